@@ -1,0 +1,38 @@
+"""Images that ship inside the package (public-domain paintings, scikit-image photos): see assets/README.md."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from impasto.errors import InputError
+
+DEMO_CONTENT = "astronaut"
+DEMO_STYLE = "matisse_woman_with_hat"
+
+
+def _folder(kind: str) -> Path:
+    return Path(str(resources.files("impasto").joinpath("assets", kind)))
+
+
+def styles() -> dict[str, Path]:
+    """Bundled paintings by short name, e.g. ``{'picabia_udnie': Path(...)}``."""
+    return {p.stem: p for p in sorted(_folder("styles").glob("*.jpg"))}
+
+
+def photos() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(_folder("photos").glob("*.jpg"))}
+
+
+def style(name: str) -> Path:
+    found = styles()
+    if name not in found:
+        raise InputError(f"no bundled style {name!r}; bundled: {', '.join(found)}")
+    return found[name]
+
+
+def photo(name: str) -> Path:
+    found = photos()
+    if name not in found:
+        raise InputError(f"no bundled photo {name!r}; bundled: {', '.join(found)}")
+    return found[name]

@@ -1,0 +1,46 @@
+"""``impasto`` command line: argparse subcommands over the Python API.
+
+User errors (:class:`~impasto.errors.ImpastoError`) become one line on stderr and exit code 2;
+models load lazily inside each subcommand so ``impasto --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from impasto import __version__
+from impasto.cli import stylize as stylize_cmd
+from impasto.cli import weights as weights_cmd
+from impasto.errors import ImpastoError
+
+SUBCOMMANDS = (stylize_cmd, weights_cmd)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse's default prints usage too)
+        self.exit(2, f"impasto: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="impasto", description="Neural style transfer and image generation.")
+    parser.add_argument("--version", action="version", version=f"impasto {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for module in SUBCOMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ImpastoError as exc:
+        print(f"impasto: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("impasto: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,92 @@
+"""Helpers shared by the subcommands: progress bars, JSON output, argument parsing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from impasto.errors import InputError
+from impasto.io import IMAGE_SUFFIXES
+
+
+class ProgressBar:
+    """A tqdm bar on stderr fed by an engine callback; silent with --quiet."""
+
+    def __init__(self, quiet: bool, desc: str = "") -> None:
+        self.quiet, self.desc, self.bar = quiet, desc, None
+
+    def __call__(self, p: Any) -> None:
+        if self.quiet:
+            return None
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=p.total, desc=self.desc or p.stage, file=sys.stderr, dynamic_ncols=True,
+                            leave=False)
+        self.bar.set_description(self.desc or p.stage, refresh=False)
+        self.bar.set_postfix({k: f"{v:.4g}" for k, v in p.losses.items()}, refresh=False)
+        self.bar.update(p.step - self.bar.n)
+        return None
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def print_json(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj, indent=1, default=str))
+
+
+def float_list(text: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
+    if not values or any(not math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated finite numbers, got {text!r}")
+    return values
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = nonneg_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text}")
+    return value
+
+
+def check_output_path(path: Path) -> None:
+    """Fail before any work if the output cannot be written."""
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise InputError(f"{path}: unknown image suffix {path.suffix!r} (use .png, .jpg, .webp, .tif)")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"{path}: output directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{path}: output directory {parent} is not writable")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory")

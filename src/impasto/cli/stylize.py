@@ -1,0 +1,143 @@
+"""``impasto stylize`` and ``impasto demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from impasto.cli.common import (
+    ProgressBar,
+    check_output_path,
+    float_list,
+    nonneg_float,
+    positive_int,
+    print_json,
+)
+from impasto.errors import InputError
+
+
+def _add_gatys_options(p: argparse.ArgumentParser) -> None:
+    from impasto import optimize as o
+
+    g = p.add_argument_group("Gatys optimization")
+    g.add_argument("--size", type=positive_int, default=512, help="long side of the output in pixels (512)")
+    g.add_argument("--iterations", type=positive_int, default=None,
+                   help="iterations at the first scale; each larger scale gets half (lbfgs 200, adam 400)")
+    g.add_argument("--content-weight", type=nonneg_float, default=o.DEFAULT_CONTENT_WEIGHT)
+    g.add_argument("--style-weight", type=nonneg_float, default=o.DEFAULT_STYLE_WEIGHT)
+    g.add_argument("--tv-weight", type=nonneg_float, default=o.DEFAULT_TV_WEIGHT)
+    g.add_argument("--content-layers", type=lambda s: s.split(","), default=list(o.DEFAULT_CONTENT_LAYERS),
+                   help="comma-separated VGG layer names (relu4_2)")
+    g.add_argument("--style-layers", type=lambda s: s.split(","), default=list(o.DEFAULT_STYLE_LAYERS),
+                   help="comma-separated VGG layer names (relu1_1,...,relu5_1)")
+    g.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
+    g.add_argument("--init", choices=["content", "noise", "style"], default="content")
+    g.add_argument("--style-scale", type=nonneg_float, default=1.0, help="style image size relative to the output")
+    g.add_argument("--preserve-color", choices=["luminance", "histogram"], default=None)
+    g.add_argument("--no-multiscale", action="store_true", help="optimize at the final size only")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    g.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    g.add_argument("--backbone", choices=["vgg16", "vgg19"], default="vgg16")
+    g.add_argument("--weights", default=None, help="weights entry (see 'impasto weights list')")
+    g.add_argument("--pooling", choices=["max", "avg"], default="max")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stylize", help="stylize a photo with one or more paintings",
+                       description="Stylize CONTENT with one or more style images.")
+    p.add_argument("content", type=Path, help="content image")
+    p.add_argument("--style", "-s", action="append", required=True, type=Path,
+                   help="style image (repeat to blend several)")
+    p.add_argument("--style-weights", type=float_list, default=None, help="blend weights, e.g. 0.7,0.3")
+    p.add_argument("-o", "--output", default=None,
+                   help="output file (default CONTENT_stylized.png beside the input; '-' for PNG on stdout)")
+    p.add_argument("--method", choices=["gatys"], default="gatys")
+    _add_gatys_options(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object describing the run")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_stylize)
+
+    d = sub.add_parser("demo", help="stylize a bundled photo with a bundled painting (no downloads)")
+    d.add_argument("-o", "--out-dir", type=Path, default=Path("demo_output"))
+    d.add_argument("--size", type=positive_int, default=512)
+    d.add_argument("--iterations", type=positive_int, default=None)
+    d.add_argument("--json", action="store_true")
+    d.add_argument("--quiet", "-q", action="store_true")
+    d.set_defaults(func=run_demo)
+
+
+def _gatys_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(
+        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
+        content_layers=args.content_layers, style_layers=args.style_layers, optimizer=args.optimizer,
+        iterations=args.iterations, size=args.size, style_scale=args.style_scale, init=args.init,
+        preserve_color=args.preserve_color or False, seed=args.seed, device=args.device,
+        precision=args.precision, backbone=args.backbone, weights=args.weights, pooling=args.pooling,
+        multiscale=not args.no_multiscale,
+    )
+
+
+def run_stylize(args: argparse.Namespace) -> int:
+    from impasto.io import encode_png, load_image, save_image
+    from impasto.optimize import stylize
+
+    if args.output == "-" and args.json:
+        raise InputError("--json prints to stdout, so it cannot be combined with -o - (PNG on stdout)")
+    if args.output is None:
+        output: Path | None = args.content.with_name(f"{args.content.stem}_stylized.png")
+    else:
+        output = None if args.output == "-" else Path(args.output)
+    if output is not None:
+        check_output_path(output)
+    if args.style_weights is not None and len(args.style_weights) != len(args.style):
+        raise InputError(f"{len(args.style)} --style given but {len(args.style_weights)} --style-weights")
+    content = load_image(args.content)
+    styles = [load_image(s) for s in args.style]
+    bar = ProgressBar(args.quiet)
+    try:
+        image, result = stylize(content, styles, style_weights=args.style_weights, callback=bar,
+                                **_gatys_kwargs(args))
+    finally:
+        bar.close()
+    if output is None:
+        sys.stdout.buffer.write(encode_png(image))
+        sys.stdout.flush()
+    else:
+        save_image(image, output)
+    if args.json:
+        print_json({"input": str(args.content), "styles": [str(s) for s in args.style],
+                    "output": str(output) if output else "-", **result.as_dict()})
+    elif not args.quiet and output is not None:
+        print(f"wrote {output} ({result.size[1]}x{result.size[0]}, {result.seconds:.1f}s, "
+              f"{result.device} {result.precision})", file=sys.stderr)
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from impasto import bundled
+    from impasto.io import load_image, save_image
+    from impasto.optimize import stylize
+    from impasto.sheet import side_by_side
+
+    if args.out_dir.exists() and not args.out_dir.is_dir():
+        raise InputError(f"{args.out_dir}: exists and is not a directory")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    content_path = bundled.photo(bundled.DEMO_CONTENT)
+    style_path = bundled.style(bundled.DEMO_STYLE)
+    content, style = load_image(content_path), load_image(style_path)
+    bar = ProgressBar(args.quiet, desc="demo")
+    try:
+        image, result = stylize(content, style, size=args.size, iterations=args.iterations, callback=bar)
+    finally:
+        bar.close()
+    out = save_image(image, args.out_dir / f"{bundled.DEMO_CONTENT}_{bundled.DEMO_STYLE}.png")
+    sheet = save_image(side_by_side([content, style, image], ["photo", "painting (Matisse)", "impasto"]),
+                       args.out_dir / "demo_sheet.png")
+    if args.json:
+        print_json({"output": str(out), "sheet": str(sheet), **result.as_dict()})
+    else:
+        print(f"wrote {out} and {sheet} in {result.seconds:.1f}s ({result.device} {result.precision})")
+    return 0

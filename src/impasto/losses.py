@@ -1,0 +1,137 @@
+"""Loss terms, each a small weighted module: feature dict in, scalar (fp32) out.
+
+Layering after pystiche: the encoder gives features, a representation (Gram matrix, mean/std) is
+computed from them, and a score compares it with a target. Every term is normalized by default so
+that its value means the same thing at any image size and on any layer:
+
+* content: ``||F - T||^2 / ||T||^2`` (relative squared error of the features)
+* Gram style, per layer: ``||G - Gt||^2 / ||Gt||^2`` with ``G = F F^T / (H W)``
+* total variation: mean squared difference of neighbouring pixels
+
+``normalize=False`` gives the classic un-normalized forms (plain MSE, Gram divided by C H W) that
+neural-style uses, which the benchmarks need for like-for-like comparisons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+Features = Mapping[str, torch.Tensor]
+
+EPS = 1e-8
+
+
+def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, C) in fp32; divided by H*W (normalize) or by C*H*W (neural-style)."""
+    n, c, h, w = features.shape
+    f = features.float().reshape(n, c, h * w)
+    g = torch.bmm(f, f.transpose(1, 2))
+    return g / (h * w) if normalize else g / (c * h * w)
+
+
+def mean_std(features: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std, (N, C, 1, 1) each: the statistics AdaIN transfers."""
+    f = features.float()
+    mean = f.mean(dim=(2, 3), keepdim=True)
+    std = (f.var(dim=(2, 3), keepdim=True, unbiased=False) + eps).sqrt()
+    return mean, std
+
+
+def _relative_sq_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (x - target).pow(2).sum() / (target.pow(2).sum() + EPS)
+
+
+class ContentLoss(nn.Module):
+    """Feature reconstruction at one layer (Gatys' ``conv4_2``/``relu4_2``)."""
+
+    def __init__(self, layer: str, target: torch.Tensor, weight: float = 1.0, normalize: bool = True) -> None:
+        super().__init__()
+        self.layer, self.weight, self.normalize = layer, float(weight), normalize
+        self.register_buffer("target", target.detach().float())
+
+    def forward(self, features: Features) -> torch.Tensor:
+        f = features[self.layer].float()
+        value = _relative_sq_error(f, self.target) if self.normalize else (f - self.target).pow(2).mean()
+        return self.weight * value
+
+
+class GramStyleLoss(nn.Module):
+    """Sum over layers of ``layer_weight * score(Gram(F), Gram target)``; targets may be blends."""
+
+    def __init__(
+        self,
+        targets: Mapping[str, torch.Tensor],
+        layer_weights: Mapping[str, float] | None = None,
+        weight: float = 1.0,
+        normalize: bool = True,
+    ) -> None:
+        super().__init__()
+        self.layers = list(targets)
+        self.weight, self.normalize = float(weight), normalize
+        lw = layer_weights or {}
+        self.layer_weights = {name: float(lw.get(name, 1.0)) for name in self.layers}
+        for i, name in enumerate(self.layers):
+            self.register_buffer(f"target_{i}", targets[name].detach().float())
+
+    def target(self, layer: str) -> torch.Tensor:
+        return getattr(self, f"target_{self.layers.index(layer)}")
+
+    def per_layer(self, features: Features) -> dict[str, torch.Tensor]:
+        """Unweighted score of each layer (what the calibration and reports look at)."""
+        out = {}
+        for name in self.layers:
+            g = gram_matrix(features[name], self.normalize)
+            t = self.target(name)
+            out[name] = _relative_sq_error(g, t) if self.normalize else (g - t).pow(2).mean()
+        return out
+
+    def forward(self, features: Features) -> torch.Tensor:
+        scores = self.per_layer(features)
+        total = sum(self.layer_weights[n] * s for n, s in scores.items())
+        return self.weight * total  # type: ignore[return-value]
+
+    @staticmethod
+    def targets_from(features: list[Features], blend: list[float], layers: list[str], normalize: bool = True
+                     ) -> dict[str, torch.Tensor]:
+        """Blend several styles by a weighted average of their Gram matrices."""
+        total = sum(blend)
+        return {
+            name: sum(w / total * gram_matrix(f[name], normalize) for f, w in zip(features, blend, strict=True))
+            for name in layers
+        }
+
+
+class MeanStdStyleLoss(nn.Module):
+    """AdaIN's style loss: match per-channel mean and std of features (Huang & Belongie 2017)."""
+
+    def __init__(self, layers: list[str], weight: float = 1.0) -> None:
+        super().__init__()
+        self.layers, self.weight = layers, float(weight)
+
+    def forward(self, features: Features, targets: Features) -> torch.Tensor:
+        total = torch.zeros((), device=next(iter(features.values())).device)
+        for name in self.layers:
+            m, s = mean_std(features[name])
+            mt, st = mean_std(targets[name])
+            total = total + (m - mt).pow(2).mean() + (s - st).pow(2).mean()
+        return self.weight * total
+
+
+class TVLoss(nn.Module):
+    """Total variation on pixels: mean squared (or absolute) neighbour difference."""
+
+    def __init__(self, weight: float = 1.0, normalize: bool = True) -> None:
+        super().__init__()
+        self.weight, self.normalize = float(weight), normalize
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        dx = image[..., :, 1:] - image[..., :, :-1]
+        dy = image[..., 1:, :] - image[..., :-1, :]
+        if self.normalize:
+            value = dx.float().pow(2).mean() + dy.float().pow(2).mean()
+        else:  # neural-style: sum of absolute differences
+            value = dx.float().abs().sum() + dy.float().abs().sum()
+        return self.weight * value

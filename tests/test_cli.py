@@ -1,0 +1,112 @@
+"""The command line end to end on real images, and every bad input: one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from impasto.cli import main
+
+TINY = ["--size", "64", "--iterations", "4", "--quiet"]
+
+
+def test_stylize_shared_images_writes_png_and_json(tmp_path, content_path, style_path, capsys):
+    out = tmp_path / "out.png"
+    code = main(["stylize", str(content_path), "--style", str(style_path), "-o", str(out), "--json", *TINY])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["output"] == str(out) and report["size"][1] == 64 and report["device"] == "cpu"
+    assert set(report["losses"]) >= {"content", "style", "tv", "total"}
+    with Image.open(out) as img:
+        assert img.size[0] == 64 and img.mode == "RGB"
+
+
+def test_default_output_name_is_beside_the_input(tmp_path, content_path, style_path):
+    local = tmp_path / "photo.jpg"
+    local.write_bytes(content_path.read_bytes())
+    assert main(["stylize", str(local), "-s", str(style_path), *TINY]) == 0
+    assert (tmp_path / "photo_stylized.png").is_file()
+
+
+def test_two_styles_with_weights_and_colour_preservation(tmp_path, content_path, shared_images):
+    out = tmp_path / "blend.jpg"
+    styles = ["-s", str(shared_images / "style" / "mosaic.jpg"), "-s", str(shared_images / "style" / "candy.jpg")]
+    code = main(["stylize", str(content_path), *styles, "--style-weights", "0.7,0.3",
+                 "--preserve-color", "histogram", "-o", str(out), *TINY])
+    assert code == 0 and out.stat().st_size > 0
+
+
+def test_console_script_writes_png_to_stdout(content_path, style_path):
+    proc = subprocess.run([sys.executable, "-m", "impasto", "stylize", str(content_path), "-s", str(style_path),
+                           "-o", "-", *TINY], capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def _bad_files(tmp):
+    corrupt = tmp / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0garbage")
+    truncated = tmp / "trunc.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (80, 80, 3), dtype=np.uint8)).save(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    text = tmp / "notes.png"
+    text.write_text("not an image")
+    return {"missing": tmp / "missing.jpg", "corrupt": corrupt, "truncated": truncated, "text": text}
+
+
+@pytest.mark.parametrize("which", ["missing", "corrupt", "truncated", "text"])
+def test_bad_content_file_exit_2_one_line_no_output(tmp_path, style_path, capsys, which):
+    bad = _bad_files(tmp_path)[which]
+    out = tmp_path / "never.png"
+    code = main(["stylize", str(bad), "-s", str(style_path), "-o", str(out), *TINY])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("impasto: error:") and "\n" not in err
+    assert not out.exists()
+
+
+def test_bomb_is_refused(tmp_path, style_path, capsys, monkeypatch):
+    big = tmp_path / "big.png"
+    Image.new("RGB", (500, 500)).save(big)
+    monkeypatch.setenv("IMPASTO_MAX_PIXELS", "1000")
+    assert main(["stylize", str(big), "-s", str(style_path), "-o", str(tmp_path / "o.png"), *TINY]) == 2
+    assert "megapixels" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--style-layers", "relu1_1,nope"], "unknown vgg16 layer"),
+    (["-o", "/nonexistent-dir/x.png"], "does not exist"),
+    (["-o", "out.xyz"], "unknown image suffix"),
+    (["--style-weights", "0.5,0.5"], "2 --style-weights"),
+])
+def test_bad_options_exit_2(content_path, style_path, capsys, args, message):
+    code = main(["stylize", str(content_path), "-s", str(style_path), *TINY, *args])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["--style-weight", "-3"], ["--iterations", "0"], ["--optimizer", "sgd"],
+                                  ["--bogus-flag"]])
+def test_nonsense_flags_exit_2_with_one_line(content_path, style_path, capsys, args):
+    with pytest.raises(SystemExit) as exc:
+        main(["stylize", str(content_path), "-s", str(style_path), *args])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and err.count("\n") == 0 and "error" in err
+
+
+def test_demo_runs_on_bundled_images(tmp_path, capsys):
+    code = main(["demo", "-o", str(tmp_path), "--size", "64", "--iterations", "3", "--quiet", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and (tmp_path / "demo_sheet.png").is_file()
+    assert Image.open(report["output"]).size == (64, 64)
+
+
+def test_weights_list_json(capsys):
+    assert main(["weights", "list", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["weights"]}
+    assert rows["vgg16-keras-offline"]["available"] is True
+    assert rows["vgg16-keras-offline"]["preprocess"]["bgr"] is True

@@ -1,0 +1,99 @@
+"""The Gatys engine on tiny images: it lowers the loss, moves toward the style, honours its options."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from impasto import color
+from impasto.errors import InputError
+from impasto.features import Encoder
+from impasto.losses import gram_matrix
+from impasto.optimize import DEFAULT_STYLE_LAYERS, scale_schedule, stylize
+
+FAST = dict(size=64, iterations=20, precision="fp32", device="cpu")
+
+
+def _style_distance(image, style, enc):
+    fi, fs = enc(image), enc(style)
+    return sum(((gram_matrix(fi[n]) - gram_matrix(fs[n])).norm() / gram_matrix(fs[n]).norm()).item()
+               for n in DEFAULT_STYLE_LAYERS)
+
+
+def test_run_lowers_total_loss_and_moves_toward_the_style(small_pair):
+    content, style = small_pair
+    seen = []
+    out, result = stylize(content, style, callback=lambda p: seen.append(p.losses["total"]), **FAST)
+    assert out.shape == content.shape and out.min() >= 0 and out.max() <= 1
+    assert seen[-1] < seen[0] / 3, seen
+    enc = Encoder(DEFAULT_STYLE_LAYERS)
+    assert _style_distance(out, style, enc) < 0.7 * _style_distance(content, style, enc)
+    assert result.iterations == 20 and result.losses["total"] == pytest.approx(seen[-1])
+    assert set(result.losses) == {"content", "style", "tv", "total"} and result.peak_memory_mb > 0
+
+
+def test_same_seed_same_pixels_on_cpu(small_pair):
+    content, style = small_pair
+    a, _ = stylize(content, style, init="noise", seed=3, **{**FAST, "iterations": 5})
+    b, _ = stylize(content, style, init="noise", seed=3, **{**FAST, "iterations": 5})
+    c, _ = stylize(content, style, init="noise", seed=4, **{**FAST, "iterations": 5})
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_bf16_path_runs_and_reports_its_precision(small_pair):
+    content, style = small_pair
+    out, result = stylize(content, style, size=64, iterations=5, precision="bf16", device="cpu")
+    assert result.precision == "bf16" and out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+def test_callback_can_stop_early(small_pair):
+    content, style = small_pair
+    _, result = stylize(content, style, callback=lambda p: p.step >= 3, **FAST)
+    assert result.iterations == 3 and result.stopped_early
+
+
+def test_luminance_preservation_keeps_content_chrominance(small_pair):
+    content, style = small_pair
+    out, _ = stylize(content, style, preserve_color="luminance", **{**FAST, "iterations": 5})
+    got, want = color.rgb_to_yiq(out)[:, 1:], color.rgb_to_yiq(content)[:, 1:]
+    assert (got - want).abs().mean() < 0.02
+
+
+def test_histogram_matching_gives_style_the_content_colour_statistics(small_pair):
+    content, style = small_pair
+    matched = color.match_color_histogram(style, content)
+    assert torch.allclose(matched.mean((2, 3)), content.mean((2, 3)), atol=0.03)
+
+
+def test_multi_style_blend_and_weight_count_checked(small_pair):
+    content, style = small_pair
+    _out, result = stylize(content, [style, content.flip(-1)], style_weights=[0.7, 0.3], **{**FAST, "iterations": 3})
+    assert result.weights["style_weights"] == [0.7, 0.3]
+    with pytest.raises(InputError, match="2 styles but 1 style weights"):
+        stylize(content, [style, style], style_weights=[1.0], **FAST)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"style_weight": -1.0}, "must be a finite number >= 0"),
+    ({"style_layers": ["relu9_9"]}, "unknown vgg16 layer"),
+    ({"optimizer": "sgd"}, "unknown optimizer"),
+    ({"init": "zeros"}, "unknown init"),
+])
+def test_bad_options_are_user_errors(small_pair, kwargs, message):
+    content, style = small_pair
+    with pytest.raises(InputError, match=message):
+        stylize(content, style, **{**FAST, "iterations": 1, **kwargs})
+
+
+def test_multiscale_schedule_goes_coarse_to_fine_with_fewer_steps():
+    assert scale_schedule(256, 100) == [(256, 100)]
+    sched = scale_schedule(1024, 200)
+    assert [s for s, _ in sched] == [256, 512, 1024] and [n for _, n in sched] == [200, 100, 50]
+    assert scale_schedule(1024, 200, multiscale=False) == [(1024, 200)]
+
+
+def test_adam_optimizer_also_lowers_loss(small_pair):
+    content, style = small_pair
+    seen = []
+    stylize(content, style, optimizer="adam", callback=lambda p: seen.append(p.losses["total"]), **FAST)
+    assert seen[-1] < seen[0]
