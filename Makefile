@@ -27,7 +27,7 @@ demo: install
 	$(BIN)/impasto demo -o demo_output
 
 lint: install-test
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests $(wildcard benchmarks)
 
 test: install-test lint
 	$(BIN)/python -m pytest
