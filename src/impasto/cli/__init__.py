@@ -11,11 +11,13 @@ import sys
 from collections.abc import Sequence
 
 from impasto import __version__
+from impasto.cli import export as export_cmd
 from impasto.cli import stylize as stylize_cmd
+from impasto.cli import train as train_cmd
 from impasto.cli import weights as weights_cmd
 from impasto.errors import ImpastoError
 
-SUBCOMMANDS = (stylize_cmd, weights_cmd)
+SUBCOMMANDS = (stylize_cmd, train_cmd, export_cmd, weights_cmd)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from impasto.cli.common import (
     ProgressBar,
     check_output_path,
     float_list,
+    fraction,
     nonneg_float,
     positive_int,
     print_json,
@@ -46,15 +48,23 @@ def _add_gatys_options(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("stylize", help="stylize a photo with one or more paintings",
-                       description="Stylize CONTENT with one or more style images.")
-    p.add_argument("content", type=Path, help="content image")
-    p.add_argument("--style", "-s", action="append", required=True, type=Path,
-                   help="style image (repeat to blend several)")
+    p = sub.add_parser("stylize", help="stylize a photo (or a folder of photos)",
+                       description="Stylize CONTENT (an image or a folder) with paintings or a trained model.")
+    p.add_argument("content", type=Path, help="content image, or a folder of images (batch)")
+    p.add_argument("--method", choices=["gatys", "fast"], default="gatys",
+                   help="gatys: optimize pixels (any style); fast: a trained network (--model)")
+    p.add_argument("--style", "-s", action="append", type=Path, default=None,
+                   help="style image (repeat to blend several); needed by gatys")
     p.add_argument("--style-weights", type=float_list, default=None, help="blend weights, e.g. 0.7,0.3")
     p.add_argument("-o", "--output", default=None,
-                   help="output file (default CONTENT_stylized.png beside the input; '-' for PNG on stdout)")
-    p.add_argument("--method", choices=["gatys"], default="gatys")
+                   help="output file (default CONTENT_stylized.png beside the input; '-' for PNG on stdout); "
+                        "a folder when CONTENT is a folder")
+    f = p.add_argument_group("fast (trained network)")
+    f.add_argument("--model", type=Path, default=None, help="a fast-style .safetensors model")
+    f.add_argument("--style-index", type=int, default=None, help="which of the model's styles (0)")
+    f.add_argument("--style-mix", default=None, help="blend the model's styles, e.g. 0:0.5,2:0.5")
+    f.add_argument("--strength", type=fraction, default=1.0, help="0 keeps the photo, 1 full style (1)")
+    f.add_argument("--max-size", type=positive_int, default=None, help="cap the long side (default: full size)")
     _add_gatys_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object describing the run")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -80,10 +90,33 @@ def _gatys_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tuple[Any, dict[str, Any]]]:
+    """Validate method options once and return ``run(content_tensor, bar) -> (image, info)``."""
+    from impasto.io import load_image
+    from impasto.methods import METHODS, load_fast_model
+
+    if args.method == "gatys":
+        if not args.style:
+            raise InputError("--method gatys needs at least one --style image")
+        if args.style_weights is not None and len(args.style_weights) != len(args.style):
+            raise InputError(f"{len(args.style)} --style given but {len(args.style_weights)} --style-weights")
+        styles = [load_image(s) for s in args.style]
+        kwargs = _gatys_kwargs(args)
+        return lambda content, bar: METHODS["gatys"](content, styles, style_weights=args.style_weights,
+                                                      callback=bar, **kwargs)
+    if args.model is None:
+        raise InputError(f"--method {args.method} needs --model MODEL.safetensors")
+    load_fast_model(args.model)  # fail before any work on a missing or corrupt model
+    return lambda content, bar: METHODS["fast"](
+        content, args.model, style_index=args.style_index, style_mix=args.style_mix, strength=args.strength,
+        preserve_color=args.preserve_color, max_size=args.max_size, device=args.device, precision=args.precision)
+
+
 def run_stylize(args: argparse.Namespace) -> int:
     from impasto.io import encode_png, load_image, save_image
-    from impasto.optimize import stylize
 
+    if args.content.is_dir():
+        return _run_folder(args)
     if args.output == "-" and args.json:
         raise InputError("--json prints to stdout, so it cannot be combined with -o - (PNG on stdout)")
     if args.output is None:
@@ -92,14 +125,11 @@ def run_stylize(args: argparse.Namespace) -> int:
         output = None if args.output == "-" else Path(args.output)
     if output is not None:
         check_output_path(output)
-    if args.style_weights is not None and len(args.style_weights) != len(args.style):
-        raise InputError(f"{len(args.style)} --style given but {len(args.style_weights)} --style-weights")
     content = load_image(args.content)
-    styles = [load_image(s) for s in args.style]
+    run = _method_runner(args)
     bar = ProgressBar(args.quiet)
     try:
-        image, result = stylize(content, styles, style_weights=args.style_weights, callback=bar,
-                                **_gatys_kwargs(args))
+        image, info = run(content, bar)
     finally:
         bar.close()
     if output is None:
@@ -108,12 +138,49 @@ def run_stylize(args: argparse.Namespace) -> int:
     else:
         save_image(image, output)
     if args.json:
-        print_json({"input": str(args.content), "styles": [str(s) for s in args.style],
-                    "output": str(output) if output else "-", **result.as_dict()})
+        print_json({"input": str(args.content), "styles": [str(s) for s in args.style or []],
+                    "output": str(output) if output else "-", **info})
     elif not args.quiet and output is not None:
-        print(f"wrote {output} ({result.size[1]}x{result.size[0]}, {result.seconds:.1f}s, "
-              f"{result.device} {result.precision})", file=sys.stderr)
+        print(f"wrote {output} ({info['size'][1]}x{info['size'][0]}, {info['seconds']:.2f}s, "
+              f"{info['device']} {info['precision']})", file=sys.stderr)
     return 0
+
+
+def _run_folder(args: argparse.Namespace) -> int:
+    """Every image in a folder; existing outputs are kept (so a stopped batch resumes), bad files reported."""
+    from impasto.errors import ImpastoError
+    from impasto.io import list_images, load_image, save_image
+
+    if args.output == "-":
+        raise InputError("a folder of inputs needs an output folder, not -")
+    out_dir = Path(args.output) if args.output else args.content.with_name(args.content.name + "_stylized")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder")
+    inputs = list_images(args.content)
+    if not inputs:
+        raise InputError(f"{args.content}: no images in this folder")
+    run = _method_runner(args)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done, kept, failed = [], [], []
+    from tqdm import tqdm
+
+    for path in tqdm(inputs, desc="batch", file=sys.stderr, disable=args.quiet):
+        target = out_dir / f"{path.stem}_stylized.png"
+        if target.exists():
+            kept.append(str(target))
+            continue
+        try:
+            image, _ = run(load_image(path), ProgressBar(quiet=True))
+            save_image(image, target)
+            done.append(str(target))
+        except ImpastoError as exc:
+            failed.append({"input": str(path), "error": str(exc)})
+            print(f"impasto: skipped {path}: {exc}", file=sys.stderr)
+    if args.json:
+        print_json({"output_dir": str(out_dir), "written": done, "already_done": kept, "failed": failed})
+    elif not args.quiet:
+        print(f"{len(done)} written, {len(kept)} already done, {len(failed)} failed -> {out_dir}", file=sys.stderr)
+    return 2 if failed and not done and not kept else 0
 
 
 def run_demo(args: argparse.Namespace) -> int:

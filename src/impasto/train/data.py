@@ -1,0 +1,113 @@
+"""Training data: image folders with bad files skipped and counted, deterministic augmentation.
+
+Random crops and flips draw from a generator seeded by (seed, epoch, index), so a sample is the same
+whichever process loads it and whether or not the run was resumed: that is what makes resume exact
+and single- vs multi-process runs comparable.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from impasto.errors import InputError
+from impasto.io import IMAGE_SUFFIXES, load_image, resize
+
+
+def scan_images(folder: str | Path, *, recursive: bool = True, name: str = "") -> tuple[list[Path], int]:
+    """Image files under ``folder`` whose headers parse, and how many others were skipped."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"{name or root}: {root} is not a directory")
+    candidates = sorted(p for p in (root.rglob("*") if recursive else root.iterdir())
+                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    good, bad = [], 0
+    for p in candidates:
+        try:
+            with Image.open(p) as img:
+                img.verify()
+            good.append(p)
+        except Exception:  # any decoder failure means skip, counted and reported
+            bad += 1
+    if bad:
+        print(f"impasto: skipped {bad} unreadable file(s) in {root}", file=sys.stderr)
+    if not good:
+        raise InputError(f"{name or root}: no readable images in {root}")
+    return good, bad
+
+
+def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_003 + index)
+
+
+def random_crop(image: torch.Tensor, size: int, gen: torch.Generator, *, scale: float = 1.15,
+                flip: bool = True) -> torch.Tensor:
+    """Resize so the short side is ``size * scale`` (at least ``size``), take a random square crop."""
+    h, w = image.shape[-2:]
+    short = max(size, round(size * scale))
+    ratio = short / min(h, w)
+    image = resize(image, (max(size, round(h * ratio)), max(size, round(w * ratio))))
+    h, w = image.shape[-2:]
+    top = int(torch.randint(0, h - size + 1, (1,), generator=gen))
+    left = int(torch.randint(0, w - size + 1, (1,), generator=gen))
+    out = image[..., top:top + size, left:left + size]
+    if flip and bool(torch.rand((), generator=gen) < 0.5):
+        out = out.flip(-1)
+    return out
+
+
+class ImageFolder(Dataset):
+    """Square crops of ``size`` from a folder of images (any formats, unreadable files skipped)."""
+
+    def __init__(self, folder: str | Path | Sequence[Path], size: int, *, seed: int = 0, augment: bool = True,
+                 name: str = "") -> None:
+        if isinstance(folder, str | Path):
+            self.paths, self.skipped = scan_images(folder, name=name)
+        else:
+            self.paths, self.skipped = list(folder), 0
+        self.size, self.seed, self.augment = size, seed, augment
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        image = load_image(self.paths[index])
+        gen = sample_generator(self.seed, self.epoch if self.augment else 0, index)
+        if self.augment:
+            return random_crop(image, self.size, gen)[0]
+        return random_crop(image, self.size, sample_generator(self.seed, 0, index), scale=1.0, flip=False)[0]
+
+
+class TensorImages(Dataset):
+    """In-memory images (N,3,H,W) in [0,1], e.g. scikit-image's LFW faces, with optional flips."""
+
+    def __init__(self, images: torch.Tensor, *, seed: int = 0, augment: bool = True) -> None:
+        self.images, self.seed, self.augment, self.epoch = images, seed, augment, 0
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        img = self.images[index]
+        if self.augment and bool(torch.rand((), generator=sample_generator(self.seed, self.epoch, index)) < 0.5):
+            img = img.flip(-1)
+        return img
+
+
+def split(paths: Sequence[Path], val_fraction: float, seed: int = 0) -> tuple[list[Path], list[Path]]:
+    """Deterministic train/validation split of a file list."""
+    if not 0 <= val_fraction < 1:
+        raise InputError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+    order = torch.randperm(len(paths), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_val = round(len(paths) * val_fraction)
+    if val_fraction > 0 and n_val == 0 and len(paths) > 1:
+        n_val = 1
+    val = [paths[i] for i in sorted(order[:n_val])]
+    train = [paths[i] for i in sorted(order[n_val:])]
+    return train, val
