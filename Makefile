@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch 2.13.0's CPU wheel is on this machine's disk; elsewhere pip picks a build for your platform.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test lint install install-test clean
+.PHONY: demo test lint install install-test clean train-fast
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,16 @@ test: install-test lint
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache
+
+# The shipped fast-style model: 4 public-domain paintings, content = scikit-image photos (random crops).
+# Resumable: run it again and it continues from the newest checkpoint in build/fast_run.
+FAST_STYLES := picabia_udnie matisse_woman_with_hat kandinsky_in_grey leger_contrast_of_forms
+FAST_STEPS ?= 1200
+train-fast: install-test
+	$(BIN)/python -c "from impasto.train.data import export_skimage_photos as e; e('build/skimage_photos')"
+	mkdir -p build
+	$(BIN)/impasto train fast-style $(foreach s,$(FAST_STYLES),-s src/impasto/assets/styles/$(s).jpg) \
+	  --content-dir build/skimage_photos --val-dir src/impasto/assets/photos --size 256 --style-size 512 \
+	  --width 16 --batch 4 --steps $(FAST_STEPS) --save-every 50 --lr 2e-3 \
+	  --out build/fast.safetensors --run-dir build/fast_run $$( [ -d build/fast_run/checkpoints ] && echo --resume )
+	cp build/fast.safetensors src/impasto/assets/models/fast4.safetensors

@@ -21,8 +21,19 @@ def test_gram_is_independent_of_image_size():
     assert torch.allclose(gram_matrix(f), gram_matrix(tiled), atol=1e-6)
 
 
-def test_gram_is_fp32_even_for_bf16_features():
+def test_gram_is_fp32_even_for_bf16_features_and_inside_autocast():
     assert gram_matrix(torch.rand(1, 4, 3, 3, dtype=torch.bfloat16)).dtype == torch.float32
+    f = torch.rand(1, 4, 3, 3, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        g = gram_matrix(f)
+    assert g.dtype == torch.float32
+    g.sum().backward()
+    assert f.grad is not None and f.grad.dtype == torch.float32
+
+
+def test_gram_gradient_matches_autograd():
+    f = torch.randn(2, 5, 4, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(gram_matrix, (f,))
 
 
 def test_content_loss_is_zero_at_target_and_relative_elsewhere():

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from impasto import color
+from impasto import color, tiling
 from impasto.device import autocast, memory_format, pick_device, pick_dtype, precision_name
 from impasto.errors import InputError
 from impasto.features import Encoder, Weights, resolve_weights
@@ -92,7 +92,7 @@ def peak_memory_mb(device: torch.device) -> float:
 class Objective:
     """alpha * content + beta * style + gamma * TV at one scale; returns total and per-term values."""
 
-    def __init__(self, encoder: Encoder, content: ContentLoss | None, style: GramStyleLoss, tv: TVLoss,
+    def __init__(self, encoder: Encoder, content: torch.nn.Module | None, style: GramStyleLoss, tv: TVLoss,
                  device: torch.device, dtype: torch.dtype | None) -> None:
         self.encoder, self.content, self.style, self.tv = encoder, content, style, tv
         self.device, self.dtype = device, dtype
@@ -148,6 +148,8 @@ def stylize(
     pooling: str = "max",
     multiscale: bool = True,
     start_size: int = START_SIZE,
+    tile_above: int | None = tiling.DEFAULT_MAX_PIXELS,
+    tile_size: int = tiling.DEFAULT_TILE,
     callback: Callback | None = None,
     preview_every: int = 0,
     normalize: bool = True,
@@ -210,12 +212,22 @@ def stylize(
         s_long = max(16, round(long_side * style_scale))
         s_imgs = [resize(s, fit_size(s.shape[-2], s.shape[-1], s_long)).to(dev).contiguous(memory_format=mf)
                   for s in style_imgs]
-        objective = _build_objective(enc, c, s_imgs, blend, content_layers, style_layers, layer_weights,
-                                     content_weight, style_weight, tv_weight, normalize, dev, dtype)
+        style_loss = _style_loss(enc, s_imgs, blend, style_layers, layer_weights, style_weight, normalize, dev, dtype)
+        tv = TVLoss(tv_weight, normalize)
         if image is None:
             image = _init_image(init, c, s_imgs[0], gen)
         else:
             image = F.interpolate(image, size=hw, mode="bicubic", align_corners=False).clamp(0, 1)
+        stage = f"scale {scale_index + 1}/{len(schedule)}"
+        if tile_above is not None and hw[0] * hw[1] > tile_above:
+            image, step, stopped, terms_f = _run_tiled(
+                image, c, enc, style_loss, tv, content_layers, content_weight, normalize, dev, dtype, optimizer,
+                n_iter, gen, callback, stage, step, step_total, t0, long_side, tile_size)
+            if stopped:
+                break
+            continue
+        objective = Objective(enc, _content_loss(enc, c, content_layers, content_weight, normalize, dev, dtype),
+                              style_loss, tv, dev, dtype)
         image = image.detach().to(dev).contiguous().requires_grad_(True)  # L-BFGS needs a flat view
         opt = _make_optimizer(optimizer, image)
         for i in range(n_iter):
@@ -226,8 +238,7 @@ def stylize(
             if callback is not None:
                 want_preview = preview_every > 0 and (i % preview_every == 0 or i == n_iter - 1)
                 preview = _finish(image, original_content, luminance_only) if want_preview else None
-                report = Progress(f"scale {scale_index + 1}/{len(schedule)}", step, step_total, terms_f,
-                                  time.perf_counter() - t0, preview, long_side)
+                report = Progress(stage, step, step_total, terms_f, time.perf_counter() - t0, preview, long_side)
                 if callback(report):
                     stopped = True
                     break
@@ -246,6 +257,40 @@ def stylize(
                  "backbone": enc.weights.entry.name, "optimizer": optimizer, "init": init, "seed": seed},
     )
     return out, result
+
+
+def _run_tiled(image: torch.Tensor, content: torch.Tensor, enc: Encoder, style_loss: GramStyleLoss, tv: TVLoss,
+               content_layers: Sequence[str], content_weight: float, normalize: bool, dev: torch.device,
+               dtype: torch.dtype | None, optimizer: str, n_iter: int, gen: torch.Generator,
+               callback: Callback | None, stage: str, step: int, step_total: int, t0: float, long_side: int,
+               tile_size: int) -> tuple[torch.Tensor, int, bool, dict[str, float]]:
+    """One scale in overlapping tiles (see :mod:`impasto.tiling`); progress is reported per pass."""
+    passes = 2 if n_iter >= 4 else 1
+    state = {"step": step, "stopped": False, "terms": {}}
+
+    def step_tile(piece: torch.Tensor, content_tile: torch.Tensor, n: int) -> dict[str, float]:
+        objective = Objective(enc, _content_loss(enc, content_tile.to(dev), content_layers, content_weight,
+                                                 normalize, dev, dtype), style_loss, tv, dev, dtype)
+        param = piece.to(dev).clone().contiguous().requires_grad_(True)
+        opt = _make_optimizer(optimizer, param)
+        terms: dict[str, float] = {}
+        for _ in range(n):
+            terms = _step(opt, objective, param)
+        piece.copy_(param.detach().to(piece.device))
+        return terms
+
+    def on_pass(p: int, terms: dict[str, float]) -> bool:
+        state["step"] += max(1, n_iter // passes)
+        state["terms"] = terms
+        if callback is not None and callback(Progress(f"{stage} (tiled pass {p + 1}/{passes})", state["step"],
+                                                      step_total, terms, time.perf_counter() - t0, None, long_side)):
+            state["stopped"] = True
+        return bool(state["stopped"])
+
+    out = tiling.optimize_tiled(image.detach().cpu(), content.detach().cpu(), step_tile, iterations=n_iter,
+                                passes=passes, tile=tile_size, overlap=max(8, tile_size // 8), generator=gen,
+                                on_pass=on_pass)
+    return out, state["step"], bool(state["stopped"]), state["terms"]  # type: ignore[return-value]
 
 
 def _step(opt: torch.optim.Optimizer, objective: Objective, image: torch.Tensor) -> dict[str, float]:
@@ -278,21 +323,25 @@ def _make_optimizer(name: str, image: torch.Tensor) -> torch.optim.Optimizer:
     return torch.optim.Adam([image], lr=0.02)
 
 
-def _build_objective(enc: Encoder, content: torch.Tensor, styles: list[torch.Tensor], blend: list[float],
-                     content_layers: Sequence[str], style_layers: Sequence[str],
-                     layer_weights: dict[str, float] | None, content_weight: float, style_weight: float,
-                     tv_weight: float, normalize: bool, dev: torch.device, dtype: torch.dtype | None) -> Objective:
+def _style_loss(enc: Encoder, styles: list[torch.Tensor], blend: list[float], style_layers: Sequence[str],
+                layer_weights: dict[str, float] | None, style_weight: float, normalize: bool, dev: torch.device,
+                dtype: torch.dtype | None) -> GramStyleLoss:
+    """Blended Gram targets of the whole style images: computed once per scale, shared by all tiles."""
     with torch.no_grad(), autocast(dev, dtype):
-        c_feats = enc(content, content_layers)
         s_feats = [enc(s, style_layers) for s in styles]
     targets = GramStyleLoss.targets_from(s_feats, blend, list(style_layers), normalize)
-    style = GramStyleLoss(targets, layer_weights, style_weight / len(style_layers), normalize)
-    content_loss = None
-    if content_weight > 0:
-        per_layer = content_weight / len(content_layers)
-        losses = [ContentLoss(n, c_feats[n], per_layer, normalize) for n in content_layers]
-        content_loss = losses[0] if len(losses) == 1 else _SumContent(losses)  # type: ignore[assignment]
-    return Objective(enc, content_loss, style, TVLoss(tv_weight, normalize), dev, dtype)
+    return GramStyleLoss(targets, layer_weights, style_weight / len(style_layers), normalize)
+
+
+def _content_loss(enc: Encoder, content: torch.Tensor, content_layers: Sequence[str], content_weight: float,
+                  normalize: bool, dev: torch.device, dtype: torch.dtype | None) -> torch.nn.Module | None:
+    if content_weight <= 0:
+        return None
+    with torch.no_grad(), autocast(dev, dtype):
+        c_feats = enc(content, content_layers)
+    per_layer = content_weight / len(content_layers)
+    losses = [ContentLoss(n, c_feats[n], per_layer, normalize) for n in content_layers]
+    return losses[0] if len(losses) == 1 else _SumContent(losses)
 
 
 class _SumContent(torch.nn.Module):

@@ -111,3 +111,30 @@ def split(paths: Sequence[Path], val_fraction: float, seed: int = 0) -> tuple[li
     val = [paths[i] for i in sorted(order[:n_val])]
     train = [paths[i] for i in sorted(order[n_val:])]
     return train, val
+
+
+#: photo files inside scikit-image's wheel (read from disk: no download): the offline training set
+SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
+                  "motorcycle_right.png", "hubble_deep_field.jpg", "camera.png", "grass.png", "gravel.png",
+                  "brick.png", "moon.png", "coins.png", "ihc.png", "retina.jpg", "page.png")
+
+
+def export_skimage_photos(dest: str | Path) -> list[Path]:
+    """Copy scikit-image's bundled photos as RGB PNGs into ``dest`` (needs the 'train' extra)."""
+    try:
+        import skimage
+    except ImportError as exc:
+        raise InputError("scikit-image is needed for its bundled photos: pip install 'impasto[train]'") from exc
+    from impasto.io import save_image
+
+    src = Path(skimage.__file__).parent / "data"
+    out = Path(dest)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in SKIMAGE_PHOTOS:
+        target = out / (Path(name).stem + ".png")
+        if (src / name).is_file() and not target.exists():
+            save_image(load_image(src / name), target)
+        if target.exists():
+            written.append(target)
+    return written
