@@ -36,3 +36,15 @@ def photo(name: str) -> Path:
     if name not in found:
         raise InputError(f"no bundled photo {name!r}; bundled: {', '.join(found)}")
     return found[name]
+
+
+def models() -> dict[str, Path]:
+    """Trained models shipped in the package (fp16 safetensors), by name."""
+    return {p.stem: p for p in sorted(_folder("models").glob("*.safetensors"))}
+
+
+def model(name: str) -> Path:
+    found = models()
+    if name not in found:
+        raise InputError(f"no bundled model {name!r}; bundled: {', '.join(found) or 'none'}")
+    return found[name]

@@ -60,7 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output file (default CONTENT_stylized.png beside the input; '-' for PNG on stdout); "
                         "a folder when CONTENT is a folder")
     f = p.add_argument_group("fast (trained network)")
-    f.add_argument("--model", type=Path, default=None, help="a fast-style .safetensors model")
+    f.add_argument("--model", type=Path, default=None,
+                   help="a fast-style .safetensors model (default: the bundled 4-painting model 'fast4')")
     f.add_argument("--style-index", type=int, default=None, help="which of the model's styles (0)")
     f.add_argument("--style-mix", default=None, help="blend the model's styles, e.g. 0:0.5,2:0.5")
     f.add_argument("--strength", type=fraction, default=1.0, help="0 keeps the photo, 1 full style (1)")
@@ -105,7 +106,9 @@ def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tup
         return lambda content, bar: METHODS["gatys"](content, styles, style_weights=args.style_weights,
                                                       callback=bar, **kwargs)
     if args.model is None:
-        raise InputError(f"--method {args.method} needs --model MODEL.safetensors")
+        from impasto import bundled
+
+        args.model = bundled.model("fast4")
     load_fast_model(args.model)  # fail before any work on a missing or corrupt model
     return lambda content, bar: METHODS["fast"](
         content, args.model, style_index=args.style_index, style_mix=args.style_mix, strength=args.strength,

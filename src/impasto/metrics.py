@@ -1,0 +1,139 @@
+"""Evaluation metrics, each with its formula; images are (1,3,H,W) tensors in [0,1].
+
+* ``psnr``: 10 log10(1 / MSE); identical images give ``inf``.
+* ``ssim``: Wang et al. 2004 with an 11x11 Gaussian window (sigma 1.5), K1 0.01, K2 0.03, on luminance
+  (Y of YIQ) or averaged over RGB; matches ``skimage.metrics.structural_similarity(...,
+  gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1)``.
+* ``content_loss``: relative squared error of VGG relu4_2 features, ``||F(x)-F(c)||^2 / ||F(c)||^2``.
+* ``style_loss``: mean over relu1_1..relu5_1 of ``||G(x)-G(s)||^2 / ||G(s)||^2`` (Gram / HW).
+* ``perceptual_distance``: LPIPS-style but *uncalibrated* (no learned weights): features of relu1_2,
+  relu2_2, relu3_3, relu4_3, relu5_3 unit-normalized over channels at each pixel, squared difference
+  summed over channels, averaged over pixels, then over layers. 0 for identical images, at most 4.
+* ``vgg_fd``: Frechet distance between Gaussians fitted to two *sets* of images' VGG features
+  (relu5_3, global average pooled): ``|mu1-mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^1/2)``. Like FID but
+  with VGG-16 instead of Inception, so its numbers are not FID numbers.
+* ``artfid_style``: ``(1 + perceptual distance to content) * (1 + vgg_fd to styles)``, after ArtFID
+  (Wright & Ommer 2022) with the substitutions above.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+
+from impasto.color import rgb_to_yiq
+from impasto.features import Encoder
+from impasto.losses import gram_matrix
+
+CONTENT_LAYER = "relu4_2"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+PERCEPTUAL_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
+
+
+@functools.lru_cache(maxsize=1)
+def _encoder() -> Encoder:
+    return Encoder([CONTENT_LAYER, *STYLE_LAYERS, *PERCEPTUAL_LAYERS])
+
+
+def _same_size(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    if x.shape[-2:] == ref.shape[-2:]:
+        return x
+    return F.interpolate(x, size=ref.shape[-2:], mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
+    mse = F.mse_loss(x.double(), _same_size(y, x).double()).item()
+    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    r = torch.arange(size, dtype=torch.float64) - size // 2
+    g = torch.exp(-(r**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :])[None, None]
+
+
+def _ssim_channel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM of (N,1,H,W) float64 images with data range 1 (valid window positions only)."""
+    w = _gaussian_window().to(a)
+    c1, c2 = 0.01**2, 0.03**2
+    mu_a, mu_b = F.conv2d(a, w), F.conv2d(b, w)
+    var_a = F.conv2d(a * a, w) - mu_a**2
+    var_b = F.conv2d(b * b, w) - mu_b**2
+    cov = F.conv2d(a * b, w) - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return s.mean()
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, channel: str = "luminance") -> float:
+    a, b = x.double(), _same_size(y, x).double()
+    if min(a.shape[-2:]) < 11:
+        raise ValueError("SSIM needs images of at least 11x11 pixels")
+    if channel == "luminance":
+        return float(_ssim_channel(rgb_to_yiq(a)[:, :1], rgb_to_yiq(b)[:, :1]))
+    if channel == "rgb":
+        return float(sum(_ssim_channel(a[:, i:i + 1], b[:, i:i + 1]) for i in range(3)) / 3)
+    raise ValueError(f"channel must be 'luminance' or 'rgb', got {channel!r}")
+
+
+def _features(x: torch.Tensor) -> dict[str, torch.Tensor]:
+    with torch.no_grad():
+        return {k: v.float() for k, v in _encoder()(x).items()}
+
+
+def content_loss(stylized: torch.Tensor, content: torch.Tensor) -> float:
+    a, b = _features(stylized)[CONTENT_LAYER], _features(_same_size(content, stylized))[CONTENT_LAYER]
+    return float((a - b).pow(2).sum() / b.pow(2).sum().clamp_min(1e-12))
+
+
+def style_loss(stylized: torch.Tensor, style: torch.Tensor) -> float:
+    fa, fs = _features(stylized), _features(style)
+    total = 0.0
+    for n in STYLE_LAYERS:
+        ga, gs = gram_matrix(fa[n]), gram_matrix(fs[n])
+        total += float((ga - gs).pow(2).sum() / gs.pow(2).sum().clamp_min(1e-12))
+    return total / len(STYLE_LAYERS)
+
+
+def perceptual_distance(x: torch.Tensor, y: torch.Tensor) -> float:
+    fa, fb = _features(x), _features(_same_size(y, x))
+    total = 0.0
+    for n in PERCEPTUAL_LAYERS:
+        a = fa[n] / (fa[n].norm(dim=1, keepdim=True) + 1e-10)
+        b = fb[n] / (fb[n].norm(dim=1, keepdim=True) + 1e-10)
+        total += float((a - b).pow(2).sum(dim=1).mean())
+    return total / len(PERCEPTUAL_LAYERS)
+
+
+def set_features(images: list[torch.Tensor], size: int = 256) -> torch.Tensor:
+    """(N, 512) globally pooled relu5_3 features, each image resized to ``size`` on the long side."""
+    from impasto.io import resize_long
+
+    rows = [_features(resize_long(img, size))["relu5_3"].mean(dim=(2, 3))[0] for img in images]
+    return torch.stack(rows).double()
+
+
+def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
+    vals, vecs = torch.linalg.eigh((m + m.T) / 2)
+    return vecs @ torch.diag(vals.clamp_min(0).sqrt()) @ vecs.T
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Frechet distance between Gaussians fitted to rows of ``a`` and ``b`` (float64)."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a = torch.cov(a.T) if a.shape[0] > 1 else torch.zeros(a.shape[1], a.shape[1], dtype=a.dtype)
+    cov_b = torch.cov(b.T) if b.shape[0] > 1 else torch.zeros(b.shape[1], b.shape[1], dtype=b.dtype)
+    sa = _sqrtm_psd(cov_a)
+    cross = _sqrtm_psd(sa @ cov_b @ sa)  # Tr((A B)^1/2) = Tr((A^1/2 B A^1/2)^1/2)
+    return float((mu_a - mu_b).pow(2).sum() + torch.trace(cov_a) + torch.trace(cov_b) - 2 * torch.trace(cross))
+
+
+def vgg_fd(images_a: list[torch.Tensor], images_b: list[torch.Tensor]) -> float:
+    return max(0.0, frechet_distance(set_features(images_a), set_features(images_b)))
+
+
+def artfid_style(mean_perceptual_to_content: float, fd_to_styles: float) -> float:
+    return (1 + mean_perceptual_to_content) * (1 + fd_to_styles)

@@ -1,0 +1,94 @@
+"""Metric identities, agreement with scikit-image, and the evaluate report end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from impasto import metrics
+from impasto.cli import main
+
+
+@pytest.fixture(scope="module")
+def photo_pair():
+    from impasto import bundled
+    from impasto.io import load_image, resize
+
+    x = resize(load_image(bundled.photo("chelsea")), (96, 128))
+    noisy = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    return x, noisy
+
+
+def test_identities(photo_pair):
+    x, _ = photo_pair
+    assert metrics.ssim(x, x) == pytest.approx(1.0)
+    assert metrics.psnr(x, x) == math.inf
+    assert metrics.perceptual_distance(x, x) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.content_loss(x, x) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.style_loss(x, x) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_ssim_and_psnr_agree_with_scikit_image(photo_pair):
+    skm = pytest.importorskip("skimage.metrics")
+    x, y = photo_pair
+    a, b = x[0].permute(1, 2, 0).double().numpy(), y[0].permute(1, 2, 0).double().numpy()
+    want_rgb = skm.structural_similarity(a, b, channel_axis=2, gaussian_weights=True, sigma=1.5,
+                                         use_sample_covariance=False, data_range=1.0)
+    assert metrics.ssim(x, y, "rgb") == pytest.approx(want_rgb, abs=1e-4)
+    from impasto.color import rgb_to_yiq
+
+    ya, yb = rgb_to_yiq(x.double())[0, 0].numpy(), rgb_to_yiq(y.double())[0, 0].numpy()
+    want_y = skm.structural_similarity(ya, yb, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                       data_range=1.0)
+    assert metrics.ssim(x, y, "luminance") == pytest.approx(want_y, abs=1e-4)
+    assert metrics.psnr(x, y) == pytest.approx(skm.peak_signal_noise_ratio(a, b, data_range=1.0), abs=1e-3)
+
+
+def test_distances_grow_with_damage(photo_pair):
+    x, y = photo_pair
+    worse = (y + 0.2 * torch.randn(y.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    assert 0 < metrics.perceptual_distance(x, y) < metrics.perceptual_distance(x, worse)
+    assert metrics.psnr(x, worse) < metrics.psnr(x, y)
+
+
+def test_frechet_distance_zero_for_same_set_and_known_for_shifted_gaussians():
+    a = torch.randn(400, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.frechet_distance(a, a + 2.0) == pytest.approx(12.0, rel=1e-6)  # |mu diff|^2 = 3 * 4
+
+
+def test_evaluate_cli_writes_json_and_html_report(tmp_path, shared_images, capsys):
+    from impasto.io import load_image, resize_long, save_image
+
+    content, style, stylized = (tmp_path / n for n in ("c", "s", "x"))
+    for d in (content, style, stylized):
+        d.mkdir()
+    for name in ("sailboat", "amber"):
+        img = resize_long(load_image(shared_images / "content" / f"{name}.jpg"), 96)
+        save_image(img, content / f"{name}.png")
+        save_image(img.flip(-1), stylized / f"{name}_stylized.png")
+    save_image(resize_long(load_image(shared_images / "style" / "udnie.jpg"), 96), style / "udnie.png")
+    out = tmp_path / "report"
+    assert main(["evaluate", "--content", str(content), "--style", str(style), "--stylized", str(stylized),
+                 "--size", "96", "--json", "-o", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_pairs"] == 2 and report["aggregate"]["artfid_style"] > 1
+    assert json.loads((out / "report.json").read_text())["n_pairs"] == 2
+    page = (out / "index.html").read_text()
+    assert page.count("<img") >= 7 and (out / "metrics.png").stat().st_size > 0
+
+
+def test_evaluate_unmatched_names_exit_2(tmp_path, capsys):
+    for d in ("c", "s", "x"):
+        (tmp_path / d).mkdir()
+    from impasto.io import save_image
+
+    save_image(torch.rand(1, 3, 16, 16), tmp_path / "c" / "a.png")
+    save_image(torch.rand(1, 3, 16, 16), tmp_path / "s" / "b.png")
+    save_image(torch.rand(1, 3, 16, 16), tmp_path / "x" / "zzz.png")
+    assert main(["evaluate", "--content", str(tmp_path / "c"), "--style", str(tmp_path / "s"),
+                 "--stylized", str(tmp_path / "x")]) == 2
+    assert "could be matched" in capsys.readouterr().err
