@@ -92,3 +92,23 @@ def test_evaluate_unmatched_names_exit_2(tmp_path, capsys):
     assert main(["evaluate", "--content", str(tmp_path / "c"), "--style", str(tmp_path / "s"),
                  "--stylized", str(tmp_path / "x")]) == 2
     assert "could be matched" in capsys.readouterr().err
+
+
+def test_compare_runs_two_settings_side_by_side(tmp_path, content_path, style_path, capsys):
+    out = tmp_path / "cmp"
+    code = main(["compare", "--content", str(content_path), "--style", str(style_path), "--setting",
+                 "few:method=gatys,size=64,iterations=2,precision=fp32", "--setting",
+                 "more:method=gatys,size=64,iterations=12,precision=fp32", "--eval-size", "64", "-o", str(out),
+                 "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    few, more = summary["settings"]["few"], summary["settings"]["more"]
+    assert more["aggregate"]["style_loss"] < few["aggregate"]["style_loss"]
+    assert all(r["seconds"] > 0 and r["process_peak_rss_mb"] > 0 for r in few["runs"])
+    assert (out / "side_by_side.png").is_file() and (out / "few" / "report" / "index.html").is_file()
+
+
+def test_compare_rejects_bad_setting(content_path, style_path, tmp_path, capsys):
+    code = main(["compare", "--content", str(content_path), "--style", str(style_path), "--setting",
+                 "x:method=magic", "-o", str(tmp_path / "o")])
+    assert code == 2 and "unknown method" in capsys.readouterr().err

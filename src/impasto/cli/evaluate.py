@@ -20,6 +20,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
+    c = sub.add_parser("compare", help="run several methods/settings on the same pairs, side by side")
+    c.add_argument("--content", type=Path, nargs="+", required=True, help="content images or folders")
+    c.add_argument("--style", type=Path, nargs="+", required=True, help="style images or folders")
+    c.add_argument("--setting", action="append", required=True,
+                   help="NAME:key=value,... e.g. gatys:method=gatys,size=256 or fast:method=fast,style_index=1")
+    c.add_argument("--eval-size", type=positive_int, default=512)
+    c.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=run_compare)
+
 
 def run(args: argparse.Namespace) -> int:
     from impasto.errors import InputError
@@ -39,4 +49,34 @@ def run(args: argparse.Namespace) -> int:
         print("  ".join(f"{k}={v:.4g}" for k, v in agg.items()), file=sys.stderr)
         if args.output is not None:
             print(f"report: {result['report']['html']}", file=sys.stderr)
+    return 0
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    from impasto.errors import InputError
+    from impasto.io import list_images
+
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out += list_images(p)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise InputError(f"{p}: no such file or folder")
+    return out
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from impasto.compare import run_compare as compare
+
+    summary = compare(_expand(args.content), _expand(args.style), args.setting, args.output, args.eval_size)
+    if args.json:
+        print_json(summary)
+    else:
+        for name, s in summary["settings"].items():
+            agg = s["aggregate"]
+            print(f"{name:<16} {s['mean_seconds']:7.2f}s  content={agg['content_loss']:.3g} "
+                  f"style={agg['style_loss']:.3g} ssim={agg['ssim_luminance']:.3f}", file=sys.stderr)
+        print(f"side by side: {summary['sheet']}", file=sys.stderr)
     return 0
