@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch 2.13.0's CPU wheel is on this machine's disk; elsewhere pip picks a build for your platform.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test lint install install-test clean train-fast
+.PHONY: demo test lint install install-test clean train-fast train-adain
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,15 @@ train-fast: install-test
 	  --width 16 --batch 4 --steps $(FAST_STEPS) --save-every 50 --lr 2e-3 \
 	  --out build/fast.safetensors --run-dir build/fast_run $$( [ -d build/fast_run/checkpoints ] && echo --resume )
 	cp build/fast.safetensors src/impasto/assets/models/fast4.safetensors
+
+# The shipped AdaIN decoder: content = scikit-image photos, styles = the six bundled public-domain
+# paintings (random crops). Resumable like train-fast.
+ADAIN_STEPS ?= 800
+train-adain: install-test
+	$(BIN)/python -c "from impasto.train.data import export_skimage_photos as e; e('build/skimage_photos')"
+	mkdir -p build
+	$(BIN)/impasto train adain --content-dir build/skimage_photos --style-dir src/impasto/assets/styles \
+	  --val-dir src/impasto/assets/photos --size 256 --batch 4 --slim 2 --steps $(ADAIN_STEPS) --save-every 50 \
+	  --lr 3e-4 --out build/adain.safetensors --run-dir build/adain_run \
+	  $$( [ -d build/adain_run/checkpoints ] && echo --resume )
+	cp build/adain.safetensors src/impasto/assets/models/adain.safetensors

@@ -51,17 +51,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stylize", help="stylize a photo (or a folder of photos)",
                        description="Stylize CONTENT (an image or a folder) with paintings or a trained model.")
     p.add_argument("content", type=Path, help="content image, or a folder of images (batch)")
-    p.add_argument("--method", choices=["gatys", "fast"], default="gatys",
-                   help="gatys: optimize pixels (any style); fast: a trained network (--model)")
+    p.add_argument("--method", choices=["gatys", "fast", "adain"], default="gatys",
+                   help="gatys: optimize pixels (any style); fast: a trained network (--model); "
+                        "adain: any style image through a trained decoder")
     p.add_argument("--style", "-s", action="append", type=Path, default=None,
                    help="style image (repeat to blend several); needed by gatys")
     p.add_argument("--style-weights", type=float_list, default=None, help="blend weights, e.g. 0.7,0.3")
     p.add_argument("-o", "--output", default=None,
                    help="output file (default CONTENT_stylized.png beside the input; '-' for PNG on stdout); "
                         "a folder when CONTENT is a folder")
-    f = p.add_argument_group("fast (trained network)")
+    f = p.add_argument_group("fast and adain (trained networks)")
     f.add_argument("--model", type=Path, default=None,
-                   help="a fast-style .safetensors model (default: the bundled 4-painting model 'fast4')")
+                   help="a .safetensors model (default: the bundled 'fast4' or 'adain')")
+    f.add_argument("--mask", type=Path, default=None,
+                   help="adain: mask image; first --style where white, second where black")
     f.add_argument("--style-index", type=int, default=None, help="which of the model's styles (0)")
     f.add_argument("--style-mix", default=None, help="blend the model's styles, e.g. 0:0.5,2:0.5")
     f.add_argument("--strength", type=fraction, default=1.0, help="0 keeps the photo, 1 full style (1)")
@@ -103,8 +106,25 @@ def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tup
             raise InputError(f"{len(args.style)} --style given but {len(args.style_weights)} --style-weights")
         styles = [load_image(s) for s in args.style]
         kwargs = _gatys_kwargs(args)
+        if not args.quiet and not args.json:
+            from impasto.optimize import DEFAULT_ITERATIONS, scale_schedule
+
+            iters = args.iterations or DEFAULT_ITERATIONS[args.optimizer]
+            plan = scale_schedule(args.size, iters, multiscale=not args.no_multiscale)
+            print("schedule: " + " -> ".join(f"{s}px x{n}" for s, n in plan), file=sys.stderr)
         return lambda content, bar: METHODS["gatys"](content, styles, style_weights=args.style_weights,
                                                       callback=bar, **kwargs)
+    if args.method == "adain":
+        from impasto.methods import load_adain_model
+
+        load_adain_model(args.model)  # fail early on a missing/corrupt decoder
+        styles = [load_image(s) for s in args.style or []]
+        if not styles:
+            raise InputError("--method adain needs at least one --style image")
+        mask = load_image(args.mask) if args.mask else None
+        return lambda content, bar: METHODS["adain"](
+            content, styles, model=args.model, style_weights=args.style_weights, strength=args.strength,
+            preserve_color=args.preserve_color, mask=mask, device=args.device, precision=args.precision)
     if args.model is None:
         from impasto import bundled
 

@@ -61,6 +61,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_loop_options(f, steps=2000, batch=4, size=256)
     f.set_defaults(func=run_fast_style)
 
+    a = tsub.add_parser("adain", help="AdaIN decoder for arbitrary styles (optionally adversarial)")
+    a.add_argument("--content-dir", type=Path, required=True)
+    a.add_argument("--style-dir", type=Path, required=True)
+    a.add_argument("--val-dir", type=Path, default=None, help="held-out photos (paired with --style-dir images)")
+    a.add_argument("--style-weight", type=nonneg_float, default=10.0)
+    a.add_argument("--content-weight", type=nonneg_float, default=1.0)
+    a.add_argument("--adv-weight", type=nonneg_float, default=0.0, help="0 disables the discriminator")
+    a.add_argument("--lr", type=nonneg_float, default=1e-4)
+    a.add_argument("--slim", type=positive_int, default=1, help="divide decoder channels (1 = paper)")
+    a.add_argument("--backbone", choices=["vgg16", "vgg19"], default="vgg16")
+    add_loop_options(a, steps=2000, batch=8, size=256)
+    a.set_defaults(func=run_adain)
+
 
 def _check_out(out: Path) -> None:
     if out.suffix != ".safetensors":
@@ -108,3 +121,29 @@ def run_fast_style(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     return _finish(result, args, {"model": str(args.out), "run_dir": str(cfg.run_dir), "skipped_files": data.skipped})
+
+
+def run_adain(args: argparse.Namespace) -> int:
+    from impasto.train.adain import AdainOptions, AdainRecipe, ContentStylePairs, val_pairs
+    from impasto.train.data import ImageFolder, scan_images
+    from impasto.train.loop import train
+
+    _check_out(args.out)
+    cfg = loop_config(args)
+    content = ImageFolder(args.content_dir, args.size, seed=args.seed, name="--content-dir")
+    style = ImageFolder(args.style_dir, args.size, seed=args.seed + 7, name="--style-dir")
+    data = ContentStylePairs(content, style, seed=args.seed)
+    from impasto.io import load_image
+
+    vals = _val_images(args.val_dir, args.size)
+    style_imgs = [load_image(p) for p in scan_images(args.style_dir, name="--style-dir")[0][:8]]
+    opts = AdainOptions(style_weight=args.style_weight, content_weight=args.content_weight,
+                        adv_weight=args.adv_weight, lr=args.lr, slim=args.slim, backbone=args.backbone,
+                        val_pairs=val_pairs(vals, style_imgs, args.size) if vals else [])
+    bar = ProgressBar(args.quiet, desc="adain")
+    try:
+        result = train(AdainRecipe(opts), data, cfg, out=args.out, callback=bar)
+    finally:
+        bar.close()
+    return _finish(result, args, {"model": str(args.out), "run_dir": str(cfg.run_dir),
+                                  "skipped_files": content.skipped + style.skipped})

@@ -1,0 +1,108 @@
+"""AdaIN: the formula, strength, masks, training steps and resume, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from impasto import bundled
+from impasto.cli import main
+from impasto.losses import mean_std
+from impasto.models.adain import Decoder, PatchDiscriminator, adain, masked_adain
+from impasto.train.loop import read_log
+
+
+def test_adain_output_has_the_style_statistics():
+    c = torch.randn(2, 8, 10, 12) * 3 + 1
+    s = torch.randn(2, 8, 7, 9) * 0.5 - 2
+    out = adain(c, s)
+    mo, so = mean_std(out)
+    ms, ss = mean_std(s)
+    assert torch.allclose(mo, ms, atol=1e-4) and torch.allclose(so, ss, atol=1e-3)
+
+
+def test_masked_adain_gives_each_region_its_style():
+    c = torch.randn(1, 4, 16, 16)
+    s1, s2 = torch.randn(1, 4, 8, 8) + 5, torch.randn(1, 4, 8, 8) - 5
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., :, :8] = 1
+    out = masked_adain(c, [s1, s2], mask)
+    assert out[..., :, :8].mean() > 3 and out[..., :, 8:].mean() < -3
+
+
+def test_decoder_and_discriminator_shapes():
+    d = Decoder(slim=4)
+    assert d(torch.rand(1, 512, 4, 6)).shape == (1, 3, 32, 48)
+    assert PatchDiscriminator()(torch.rand(2, 3, 64, 64)).shape[:2] == (2, 1)
+
+
+@pytest.fixture(scope="module")
+def tiny_decoder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("adain")
+    content, styles = folder / "c", folder / "s"
+    content.mkdir()
+    styles.mkdir()
+    for name, path in bundled.photos().items():
+        (content / f"{name}.jpg").write_bytes(path.read_bytes())
+    for name, path in list(bundled.styles().items())[:3]:
+        (styles / f"{name}.jpg").write_bytes(path.read_bytes())
+    out = folder / "dec.safetensors"
+    assert main(["train", "adain", "--content-dir", str(content), "--style-dir", str(styles), "--val-dir", str(content),
+                 "--size", "48", "--batch", "2", "--steps", "24", "--save-every", "12", "--slim", "4", "--lr", "1e-3",
+                 "--adv-weight", "0.05", "--log-every", "1", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_training_steps_lower_the_loss_and_train_the_discriminator(tiny_decoder):
+    rows = [r for r in read_log(tiny_decoder.with_name("dec_run") / "log.jsonl") if "val" not in r]
+    first = sum(r["content"] + r["style"] for r in rows[:4]) / 4
+    last = sum(r["content"] + r["style"] for r in rows[-4:]) / 4
+    assert last < first and all("adv_d" in r for r in rows)
+
+
+def test_resume_continues_the_step_count(tiny_decoder, tmp_path):
+    from impasto.models import files
+    from impasto.train import checkpoint as ckpt
+
+    run = tiny_decoder.with_name("dec_run")
+    assert ckpt.load(ckpt.latest(run / "checkpoints"))["step"] == 24
+    assert files.read_meta(tiny_decoder)[1]["steps"] == 24
+
+
+def test_strength_zero_is_the_decoded_content_and_full_resolution(tiny_decoder):
+    from impasto.methods import stylize_adain
+
+    x = torch.rand(1, 3, 45, 61)
+    style = torch.rand(1, 3, 32, 32)
+    zero, info = stylize_adain(x, [style], model=tiny_decoder, strength=0.0, precision="fp32")
+    full, _ = stylize_adain(x, [style], model=tiny_decoder, strength=1.0, precision="fp32")
+    from impasto.methods import _adain_encoder, load_adain_model
+
+    dec, _, _ = load_adain_model(tiny_decoder)
+    enc = _adain_encoder("vgg16-keras-offline")
+    padded = torch.nn.functional.pad(x, (0, 3, 0, 3), mode="reflect")
+    with torch.no_grad():
+        decoded = dec(enc(padded)["relu4_1"])[..., :45, :61].clamp(0, 1)
+    assert zero.shape == x.shape and info["size"] == [45, 61]
+    assert torch.allclose(zero, decoded, atol=1e-5) and not torch.allclose(zero, full)
+
+
+def test_cli_adain_two_styles_with_mask_and_errors(tiny_decoder, tmp_path, content_path, shared_images, capsys):
+    from PIL import Image
+
+    with Image.open(content_path) as img:
+        size = img.size
+    mask = tmp_path / "mask.png"
+    Image.new("L", size, 255).save(mask)
+    styles = ["-s", str(shared_images / "style" / "udnie.jpg"), "-s", str(shared_images / "style" / "mosaic.jpg")]
+    out = tmp_path / "o.png"
+    base = ["stylize", str(content_path), "--method", "adain", "--model", str(tiny_decoder), *styles]
+    assert main([*base, "--mask", str(mask), "-o", str(out), "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["masked"] is True
+    Image.new("L", (10, 10), 255).save(mask)
+    assert main([*base, "--mask", str(mask), "-o", str(out)]) == 2
+    assert "must match" in capsys.readouterr().err
+    assert main([*base, "--style-weights", "1,1", "--strength", "0.5", "-o", str(out), "--quiet"]) == 0
