@@ -106,3 +106,26 @@ def test_cli_adain_two_styles_with_mask_and_errors(tiny_decoder, tmp_path, conte
     assert main([*base, "--mask", str(mask), "-o", str(out)]) == 2
     assert "must match" in capsys.readouterr().err
     assert main([*base, "--style-weights", "1,1", "--strength", "0.5", "-o", str(out), "--quiet"]) == 0
+
+
+def test_video_keeps_audio_and_smoothing_lowers_flicker(tiny_decoder, tmp_path, shared_images, capsys):
+    import av
+
+    out = tmp_path / "v.mp4"
+    code = main(["video", str(shared_images / "content" / "cutBunny.mp4"), "--method", "adain", "--model",
+                 str(tiny_decoder), "-s", str(shared_images / "style" / "udnie.jpg"), "-o", str(out),
+                 "--max-frames", "6", "--json", "--quiet"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["frames"] == 6 and report["audio"] is True
+    assert report["flicker_stylized_smoothed"] < report["flicker_stylized_raw"]
+    with av.open(str(out)) as c:
+        assert {s.type for s in c.streams} == {"video", "audio"}
+
+
+def test_video_bad_input_exit_2(tiny_decoder, style_path, tmp_path, capsys):
+    bad = tmp_path / "x.mp4"
+    bad.write_bytes(b"not a video at all")
+    assert main(["video", str(bad), "--method", "adain", "--model", str(tiny_decoder), "-s", str(style_path),
+                 "-o", str(tmp_path / "o.mp4")]) == 2
+    assert "video" in capsys.readouterr().err and not (tmp_path / "o.mp4").exists()
