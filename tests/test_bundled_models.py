@@ -1,0 +1,47 @@
+"""The trained models shipped in the package load, are small fp16 files, and stylize real photos."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from impasto import bundled
+from impasto.cli import main
+from impasto.models import files
+
+
+@pytest.mark.parametrize("name, kind", [("fast4", "fast-style"), ("adain", "adain-decoder")])
+def test_bundled_model_is_small_fp16_with_its_recipe(name, kind):
+    path = bundled.model(name)
+    assert path.stat().st_size < 20e6
+    found, meta = files.read_meta(path)
+    assert found == kind and meta["steps"] >= 200 and meta["backbone"] == "vgg16-keras-offline"
+    tensors, _ = files.load(path, kind, dtype=torch.float16)
+    assert all(t.dtype == torch.float16 for t in tensors.values())
+
+
+def test_default_fast_model_stylizes_a_real_photo_with_each_style(content_path, tmp_path, capsys):
+    _, meta = files.read_meta(bundled.model("fast4"))
+    assert meta["styles"] == ["picabia_udnie", "matisse_woman_with_hat", "kandinsky_in_grey",
+                              "leger_contrast_of_forms"]
+    from impasto.io import load_image, resize_long
+    from impasto.methods import stylize_fast
+
+    x = resize_long(load_image(content_path), 128)
+    outs = [stylize_fast(x, bundled.model("fast4"), style_index=i)[0] for i in range(4)]
+    for i in range(4):
+        assert (outs[i] - x).abs().mean() > 0.03  # it changes the photo
+        for j in range(i):
+            assert (outs[i] - outs[j]).abs().mean() > 0.02  # and each style differently
+    out = tmp_path / "f.png"
+    assert main(["stylize", str(content_path), "--method", "fast", "-o", str(out), "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"].endswith("fast4.safetensors")
+
+
+def test_default_adain_decoder_takes_a_style_it_never_saw(content_path, shared_images, tmp_path):
+    out = tmp_path / "a.png"
+    code = main(["stylize", str(content_path), "--method", "adain", "-s", str(shared_images / "style" / "candy.jpg"),
+                 "-o", str(out), "--quiet"])
+    assert code == 0 and out.stat().st_size > 0
