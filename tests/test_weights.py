@@ -40,8 +40,10 @@ def test_converted_cache_records_sha256_and_is_reconverted_when_corrupt(tmp_path
     with open(cached, "r+b") as fh:  # flip bytes in the middle of the tensor data
         fh.seek(cached.stat().st_size // 2)
         fh.write(b"\x00\x01\x02\x03")
+    assert W.sha256_file(cached) != record["sha256"]
     again = W.load_keras_offline()
-    assert W.sha256_file(cached) == record["sha256"]
+    fresh = json.loads(cached.with_suffix(".json").read_text())
+    assert W.sha256_file(cached) == fresh["sha256"]  # rewritten and recorded again
     assert all(torch.equal(first[k], again[k]) for k in first)
 
 
