@@ -18,6 +18,7 @@ from impasto import color
 from impasto.device import autocast, memory_format, pick_device, pick_dtype, precision_name
 from impasto.errors import InputError
 from impasto.io import resize_long
+from impasto.models.files import model_file
 
 
 @functools.lru_cache(maxsize=4)
@@ -29,7 +30,7 @@ def _cached_fast_model(path: str, mtime: float) -> tuple[Any, dict[str, Any]]:
 
 
 def load_fast_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
-    p = Path(path)
+    p = model_file(path)
     if not p.is_file():
         raise InputError(f"{p}: no such model file")
     return _cached_fast_model(str(p.resolve()), p.stat().st_mtime)
@@ -119,7 +120,7 @@ def load_adain_model(path: str | Path | None) -> tuple[Any, dict[str, Any], Path
         from impasto import bundled
 
         path = bundled.model("adain")
-    p = Path(path)
+    p = model_file(path)
     if not p.is_file():
         raise InputError(f"{p}: no such model file")
     dec, meta = _cached_adain(str(p.resolve()), p.stat().st_mtime)

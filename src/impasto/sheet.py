@@ -35,7 +35,9 @@ def grid(images: Sequence[torch.Tensor | Image.Image], columns: int, *, cell: in
     font = _font()
     for i, img in enumerate(images):
         pil = _pil(img)
-        pil.thumbnail((cell, cell), Image.LANCZOS)
+        scale = cell / max(pil.width, pil.height)  # shrink smoothly, enlarge small samples pixel-true
+        pil = pil.resize((max(1, round(pil.width * scale)), max(1, round(pil.height * scale))),
+                         Image.LANCZOS if scale < 1 else Image.NEAREST)
         r, c = divmod(i, columns)
         x0, y0 = pad + c * (cell + pad), pad + r * (cell + label_h + pad)
         sheet.paste(pil, (x0 + (cell - pil.width) // 2, y0 + (cell - pil.height) // 2))

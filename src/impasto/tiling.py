@@ -69,3 +69,32 @@ def optimize_tiled(
         if on_pass is not None and on_pass(p, sums):
             break
     return out
+
+
+def _ramp(n: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tensor:
+    w = torch.ones(n)
+    ramp = torch.linspace(0, 1, overlap + 2)[1:-1]
+    if not at_start and overlap:
+        w[:overlap] = ramp[: min(overlap, n)]
+    if not at_end and overlap:
+        w[-overlap:] = torch.minimum(w[-overlap:], ramp.flip(0)[-min(overlap, n):])
+    return w
+
+
+def forward_tiled(fn: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, *, tile: int = DEFAULT_TILE,
+                  overlap: int = DEFAULT_OVERLAP) -> torch.Tensor:
+    """Apply a fully convolutional network tile by tile with linear cross-fades over the overlaps,
+    so any image size runs in the memory of one tile. ``fn`` maps (1,3,h,w) to (1,3,h,w)."""
+    h, w = image.shape[-2:]
+    if h <= tile and w <= tile:
+        return fn(image)
+    out = torch.zeros_like(image, dtype=torch.float32)
+    weight = torch.zeros((1, 1, h, w))
+    for t, left, b, r in tile_boxes(h, w, tile, overlap, (0, 0)):
+        piece = fn(image[..., t:b, left:r]).float().cpu()
+        wy = _ramp(b - t, overlap, t == 0, b == h)
+        wx = _ramp(r - left, overlap, left == 0, r == w)
+        mask = (wy[:, None] * wx[None, :])[None, None]
+        out[..., t:b, left:r] += piece * mask
+        weight[..., t:b, left:r] += mask
+    return out / weight.clamp_min(1e-8)

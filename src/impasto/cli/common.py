@@ -7,6 +7,7 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,38 @@ def check_output_path(path: Path) -> None:
         raise InputError(f"{path}: output directory {parent} is not writable")
     if path.is_dir():
         raise InputError(f"{path}: is a directory")
+
+
+def run_folder(src: Path, out_dir: Path, suffix: str, process: Callable[[Any], Any], *, quiet: bool,
+               as_json: bool) -> int:
+    """Every image in ``src`` through ``process`` into ``out_dir`` as NAME{suffix}.png. Existing outputs
+    are kept (a stopped batch resumes), bad files are skipped and reported; exit 2 only if nothing
+    could be done."""
+    from tqdm import tqdm
+
+    from impasto.errors import ImpastoError
+    from impasto.io import list_images, load_image, save_image
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder")
+    inputs = list_images(src)
+    if not inputs:
+        raise InputError(f"{src}: no images in this folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done, kept, failed = [], [], []
+    for path in tqdm(inputs, desc="batch", file=sys.stderr, disable=quiet):
+        target = out_dir / f"{path.stem}{suffix}.png"
+        if target.exists():
+            kept.append(str(target))
+            continue
+        try:
+            save_image(process(load_image(path)), target)
+            done.append(str(target))
+        except ImpastoError as exc:
+            failed.append({"input": str(path), "error": str(exc)})
+            print(f"impasto: skipped {path}: {exc}", file=sys.stderr)
+    if as_json:
+        print_json({"output_dir": str(out_dir), "written": done, "already_done": kept, "failed": failed})
+    elif not quiet:
+        print(f"{len(done)} written, {len(kept)} already done, {len(failed)} failed -> {out_dir}", file=sys.stderr)
+    return 2 if failed and not done and not kept else 0

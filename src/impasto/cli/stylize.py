@@ -170,40 +170,14 @@ def run_stylize(args: argparse.Namespace) -> int:
 
 
 def _run_folder(args: argparse.Namespace) -> int:
-    """Every image in a folder; existing outputs are kept (so a stopped batch resumes), bad files reported."""
-    from impasto.errors import ImpastoError
-    from impasto.io import list_images, load_image, save_image
+    from impasto.cli.common import run_folder
 
     if args.output == "-":
         raise InputError("a folder of inputs needs an output folder, not -")
     out_dir = Path(args.output) if args.output else args.content.with_name(args.content.name + "_stylized")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a folder")
-    inputs = list_images(args.content)
-    if not inputs:
-        raise InputError(f"{args.content}: no images in this folder")
     run = _method_runner(args)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    done, kept, failed = [], [], []
-    from tqdm import tqdm
-
-    for path in tqdm(inputs, desc="batch", file=sys.stderr, disable=args.quiet):
-        target = out_dir / f"{path.stem}_stylized.png"
-        if target.exists():
-            kept.append(str(target))
-            continue
-        try:
-            image, _ = run(load_image(path), ProgressBar(quiet=True))
-            save_image(image, target)
-            done.append(str(target))
-        except ImpastoError as exc:
-            failed.append({"input": str(path), "error": str(exc)})
-            print(f"impasto: skipped {path}: {exc}", file=sys.stderr)
-    if args.json:
-        print_json({"output_dir": str(out_dir), "written": done, "already_done": kept, "failed": failed})
-    elif not args.quiet:
-        print(f"{len(done)} written, {len(kept)} already done, {len(failed)} failed -> {out_dir}", file=sys.stderr)
-    return 2 if failed and not done and not kept else 0
+    return run_folder(args.content, out_dir, "_stylized", lambda img: run(img, ProgressBar(quiet=True))[0],
+                      quiet=args.quiet, as_json=args.json)
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -13,9 +13,10 @@ from impasto.errors import InputError
 
 def add_loop_options(p: argparse.ArgumentParser, *, steps: int, batch: int, size: int) -> None:
     g = p.add_argument_group("training loop (shared by every trainer)")
-    g.add_argument("--out", type=Path, required=True, help="final model file (.safetensors) or run name")
-    g.add_argument("--run-dir", type=Path, default=None,
-                   help="checkpoints, log.jsonl, loss.png and samples (default: OUT without suffix + '_run')")
+    g.add_argument("--out", type=Path, required=True,
+                   help="final model: FILE.safetensors, or a run folder RUN (model in RUN/model.safetensors)")
+    g.add_argument("--run-dir", type=Path, default=None, help="checkpoints, log.jsonl, loss.png and samples "
+                   "(default: RUN itself, or FILE without suffix + '_run')")
     g.add_argument("--size", type=positive_int, default=size, help=f"training crop size ({size})")
     g.add_argument("--steps", type=positive_int, default=steps, help=f"optimizer steps ({steps})")
     g.add_argument("--batch", type=positive_int, default=batch, help=f"global batch over all processes ({batch})")
@@ -32,18 +33,32 @@ def add_loop_options(p: argparse.ArgumentParser, *, steps: int, batch: int, size
     g.add_argument("--quiet", "-q", action="store_true")
 
 
+def outputs(args: argparse.Namespace) -> tuple[Path, Path]:
+    """(model file, run folder) from --out and --run-dir; fails early if they cannot be written."""
+    out: Path = args.out
+    if out.suffix == ".safetensors":
+        model, run_dir = out, args.run_dir or out.with_name(out.stem + "_run")
+    else:
+        model, run_dir = out / "model.safetensors", args.run_dir or out
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"{out}: directory {parent} does not exist")
+    if out.exists() and out.suffix != ".safetensors" and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder (give a run folder or a .safetensors file)")
+    return model, run_dir
+
+
 def loop_config(args: argparse.Namespace) -> Any:
     from impasto.train.loop import TrainConfig
 
-    out: Path = args.out
-    run_dir = args.run_dir or out.with_name(out.stem + "_run")
+    args.model_path, run_dir = outputs(args)
     return TrainConfig(run_dir=run_dir, steps=args.steps, batch=args.batch, grad_accum=args.grad_accum,
                        seed=args.seed, device=args.device, precision=args.precision, save_every=args.save_every,
                        keep=args.keep, log_every=args.log_every, resume=args.resume, num_workers=args.workers)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model (fast-style, ...)")
+    p = sub.add_parser("train", help="train a model (fast-style, adain, cyclegan, dcgan, vae)")
     tsub = p.add_subparsers(dest="trainer", metavar="TRAINER")
     tsub.required = True
 
@@ -74,12 +89,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_loop_options(a, steps=2000, batch=8, size=256)
     a.set_defaults(func=run_adain)
 
+    from impasto.cli import train_gan
 
-def _check_out(out: Path) -> None:
-    if out.suffix != ".safetensors":
-        raise InputError(f"{out}: --out must end in .safetensors")
-    if not out.parent.is_dir() and str(out.parent):
-        raise InputError(f"{out}: directory {out.parent} does not exist")
+    train_gan.register_cyclegan(tsub)
+    train_gan.register_generative(tsub)
 
 
 def _val_images(folder: Path | None, size: int) -> list[Any]:
@@ -92,11 +105,11 @@ def _val_images(folder: Path | None, size: int) -> list[Any]:
     return [resize_long(load_image(p), size) for p in paths[:16]]
 
 
-def _finish(result: Any, args: argparse.Namespace, extra: dict[str, Any]) -> int:
+def finish(result: Any, args: argparse.Namespace, extra: dict[str, Any]) -> int:
     if args.json:
         print_json({**extra, **result.as_dict()})
     elif not args.quiet:
-        print(f"trained {result.steps} steps in {result.seconds:.0f}s; wrote {args.out}", file=sys.stderr)
+        print(f"trained {result.steps} steps in {result.seconds:.0f}s; wrote {args.model_path}", file=sys.stderr)
     return 0
 
 
@@ -106,7 +119,6 @@ def run_fast_style(args: argparse.Namespace) -> int:
     from impasto.train.fast_style import FastStyleOptions, FastStyleRecipe
     from impasto.train.loop import train
 
-    _check_out(args.out)
     for s in args.style:
         load_image(s)  # fail fast on a bad style file
     cfg = loop_config(args)
@@ -117,10 +129,11 @@ def run_fast_style(args: argparse.Namespace) -> int:
                             val_images=_val_images(args.val_dir, args.size))
     bar = ProgressBar(args.quiet, desc="fast-style")
     try:
-        result = train(FastStyleRecipe(opts), data, cfg, out=args.out, callback=bar)
+        result = train(FastStyleRecipe(opts), data, cfg, out=args.model_path, callback=bar)
     finally:
         bar.close()
-    return _finish(result, args, {"model": str(args.out), "run_dir": str(cfg.run_dir), "skipped_files": data.skipped})
+    return finish(result, args, {"model": str(args.model_path), "run_dir": str(cfg.run_dir),
+                                 "skipped_files": data.skipped})
 
 
 def run_adain(args: argparse.Namespace) -> int:
@@ -128,7 +141,6 @@ def run_adain(args: argparse.Namespace) -> int:
     from impasto.train.data import ImageFolder, scan_images
     from impasto.train.loop import train
 
-    _check_out(args.out)
     cfg = loop_config(args)
     content = ImageFolder(args.content_dir, args.size, seed=args.seed, name="--content-dir")
     style = ImageFolder(args.style_dir, args.size, seed=args.seed + 7, name="--style-dir")
@@ -142,8 +154,8 @@ def run_adain(args: argparse.Namespace) -> int:
                         val_pairs=val_pairs(vals, style_imgs, args.size) if vals else [])
     bar = ProgressBar(args.quiet, desc="adain")
     try:
-        result = train(AdainRecipe(opts), data, cfg, out=args.out, callback=bar)
+        result = train(AdainRecipe(opts), data, cfg, out=args.model_path, callback=bar)
     finally:
         bar.close()
-    return _finish(result, args, {"model": str(args.out), "run_dir": str(cfg.run_dir),
+    return finish(result, args, {"model": str(args.model_path), "run_dir": str(cfg.run_dir),
                                   "skipped_files": content.skipped + style.skipped})

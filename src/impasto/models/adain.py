@@ -13,6 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from impasto.losses import mean_std
+from impasto.models.patchgan import PatchDiscriminator
+
+__all__ = ["Decoder", "PatchDiscriminator", "adain", "masked_adain"]
 
 ENCODER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 BOTTLENECK = "relu4_1"
@@ -65,22 +68,3 @@ class Decoder(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """relu4_1-shaped features -> image (unbounded during training; clamp to [0,1] to view)."""
         return self.net(features)
-
-
-class PatchDiscriminator(nn.Module):
-    """70x70 PatchGAN (Isola et al.): a map of real/fake scores, one per overlapping patch."""
-
-    def __init__(self, base: int = 64, n_layers: int = 3) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(3, base, 4, 2, 1), nn.LeakyReLU(0.2)]
-        ch = base
-        for i in range(1, n_layers + 1):
-            nxt = base * min(2**i, 8)
-            stride = 2 if i < n_layers else 1
-            layers += [nn.Conv2d(ch, nxt, 4, stride, 1), nn.InstanceNorm2d(nxt, affine=True), nn.LeakyReLU(0.2)]
-            ch = nxt
-        layers.append(nn.Conv2d(ch, 1, 4, 1, 1))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.net(image * 2 - 1)

@@ -21,6 +21,12 @@ from impasto.io import atomic_path
 FORMAT_VERSION = 1
 
 
+def model_file(model: str | Path) -> Path:
+    """A model file, or a run folder holding ``model.safetensors`` (what ``--out RUN`` writes)."""
+    p = Path(model)
+    return p / "model.safetensors" if p.is_dir() else p
+
+
 def save(path: str | Path, kind: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any], *,
          dtype: torch.dtype = torch.float16) -> Path:
     """Write tensors (floats cast to ``dtype``) and ``meta`` atomically."""

@@ -19,7 +19,8 @@ from impasto.features import Encoder, resolve_weights
 from impasto.io import resize_long
 from impasto.losses import mean_std
 from impasto.models import files
-from impasto.models.adain import BOTTLENECK, ENCODER_LAYERS, Decoder, PatchDiscriminator, adain
+from impasto.models.adain import BOTTLENECK, ENCODER_LAYERS, Decoder, adain
+from impasto.models.patchgan import PatchDiscriminator
 from impasto.train.data import sample_generator
 from impasto.train.fast_style import batch_relative_error
 from impasto.train.loop import Context, Recipe

@@ -71,6 +71,9 @@ class Recipe:
         self.models, self.optimizers, self.phases, self.schedulers = {}, {}, {}, {}
         self._wrapped: dict[str, nn.Module] = {}
         self._phase: str | None = None
+        self.step = 0  # optimizer steps completed; the loop sets it before each step
+        self.seed, self.rank = 0, 0
+        self._noise: tuple[int, torch.Generator] | None = None
 
     def setup(self, ctx: Context) -> None:
         raise NotImplementedError
@@ -84,6 +87,15 @@ class Recipe:
         if self._phase is not None and name in self.phases[self._phase]:
             return self._wrapped.get(name, self.models[name])
         return self.models[name]
+
+    def step_generator(self) -> torch.Generator:
+        """Noise for this step (latent codes, VAE sampling): seeded by (seed, rank, step), so ranks
+        draw different noise and a resumed run draws exactly what the uninterrupted one would."""
+        if self._noise is None or self._noise[0] != self.step:
+            from impasto.train.data import sample_generator
+
+            self._noise = (self.step, sample_generator(self.seed + 101, self.rank, self.step))
+        return self._noise[1]
 
     def validate(self) -> dict[str, float]:
         return {}
@@ -181,6 +193,7 @@ def train(recipe: Recipe, dataset: Dataset, cfg: TrainConfig, *, out: Path | Non
         raise InputError(f"{cfg.run_dir} already holds checkpoints; pass --resume to continue or use another --out")
 
     torch.manual_seed(cfg.seed)
+    recipe.seed, recipe.rank = cfg.seed, rank
     recipe.setup(ctx)
     for group in recipe.phases.values():
         for name in group:
@@ -220,6 +233,7 @@ def train(recipe: Recipe, dataset: Dataset, cfg: TrainConfig, *, out: Path | Non
     while step < cfg.steps:
         sums: dict[str, float] = {}
         micro = []
+        recipe.step = step
         for _ in range(cfg.grad_accum):
             batch, epoch, consumed = next(batches)
             micro.append(_move_batch(batch, device))

@@ -1,0 +1,55 @@
+"""``impasto translate``: apply a trained CycleGAN to an image or a folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from impasto.cli.common import check_output_path, positive_int, print_json, run_folder
+from impasto.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("translate", help="translate images with a trained CycleGAN (A->B or B->A)")
+    p.add_argument("input", type=Path, help="an image, or a folder of images")
+    p.add_argument("--model", type=Path, required=True, help="CycleGAN run folder or .safetensors file")
+    p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="output image (default INPUT_a2b.png), or a folder when INPUT is a folder")
+    p.add_argument("--tile", type=positive_int, default=1024, help="run in tiles above this many pixels a side")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=run_translate)
+
+
+def run_translate(args: argparse.Namespace) -> int:
+    from impasto.io import load_image, save_image
+    from impasto.models.files import model_file, read_meta
+    from impasto.train.cyclegan import KIND
+    from impasto.translate import translate
+
+    path = model_file(args.model)
+    kind, _ = read_meta(path)  # refuses another kind of model before any work
+    if kind != KIND:
+        raise InputError(f"{path}: is a {kind!r} model, not a CycleGAN (train one with 'impasto train cyclegan')")
+
+    def run(image):
+        return translate(image, path, direction=args.direction, tile=args.tile, device=args.device,
+                         precision=args.precision)
+
+    suffix = f"_{args.direction}"
+    if args.input.is_dir():
+        out_dir = args.output or args.input.with_name(args.input.name + suffix)
+        return run_folder(args.input, out_dir, suffix, lambda img: run(img)[0], quiet=args.quiet, as_json=args.json)
+    output = args.output or args.input.with_name(f"{args.input.stem}{suffix}.png")
+    check_output_path(output)
+    image, info = run(load_image(args.input))
+    save_image(image, output)
+    if args.json:
+        print_json({"input": str(args.input), "output": str(output), **info})
+    elif not args.quiet:
+        print(f"wrote {output} ({info['from']} -> {info['to']}, {info['seconds']:.2f}s)", file=sys.stderr)
+    return 0

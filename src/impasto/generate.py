@@ -1,0 +1,68 @@
+"""Draw images from a trained DCGAN or VAE; VAE latent interpolation between two images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from impasto.errors import InputError
+from impasto.models import files
+
+KINDS = ("dcgan", "vae")
+
+
+def load(model: str | Path) -> tuple[str, torch.nn.Module, dict[str, Any]]:
+    """(kind, network, metadata) for a model file or run folder of either kind."""
+    path = files.model_file(model)
+    kind, _ = files.read_meta(path)
+    if kind == "dcgan":
+        from impasto.train.dcgan import load_generator
+
+        net, meta = load_generator(path)
+    elif kind == "vae":
+        from impasto.train.vae import load_vae
+
+        net, meta = load_vae(path)  # type: ignore[assignment]
+    else:
+        raise InputError(f"{path}: is a {kind!r} model; generate needs a DCGAN or VAE (impasto train dcgan|vae)")
+    return kind, net, meta
+
+
+def sample(model: str | Path, n: int, *, seed: int = 0) -> tuple[torch.Tensor, dict[str, Any]]:
+    """``n`` images (n,3,S,S) in [0,1]; the same seed gives the same images."""
+    kind, net, meta = load(model)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        if kind == "dcgan":
+            from impasto.train.dcgan import generate
+
+            images = generate(net, torch.randn(n, int(meta["nz"]), generator=gen))  # type: ignore[arg-type]
+        else:
+            z = torch.randn(n, int(meta["zdim"]), generator=gen)
+            images = torch.cat([net.decode(zs) for zs in z.split(64)])  # type: ignore[operator]
+    return images.clamp(0, 1), {"kind": kind, **meta}
+
+
+def _square(image: torch.Tensor, size: int) -> torch.Tensor:
+    from impasto.io import resize
+
+    h, w = image.shape[-2:]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return resize(image[..., top:top + s, left:left + s], (size, size))
+
+
+def interpolate(model: str | Path, a: torch.Tensor, b: torch.Tensor, steps: int = 8) -> torch.Tensor:
+    """Decode ``steps`` points on the line between the latent means of images ``a`` and ``b``."""
+    kind, net, meta = load(model)
+    if kind != "vae":
+        raise InputError("--interpolate needs a VAE model (a DCGAN has no encoder)")
+    if steps < 2:
+        raise InputError("--steps must be at least 2 for an interpolation")
+    size = int(meta["size"])
+    with torch.no_grad():
+        mu, _ = net.encode(torch.cat([_square(a, size), _square(b, size)]))  # type: ignore[operator]
+        t = torch.linspace(0, 1, steps)[:, None]
+        return net.decode((1 - t) * mu[0] + t * mu[1]).clamp(0, 1)  # type: ignore[operator]

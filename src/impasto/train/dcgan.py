@@ -1,0 +1,146 @@
+"""Recipe: DCGAN on an image folder, from scratch or fine-tuned from a pretrained model (FreezeD).
+
+Phase "D": non-saturating GAN loss on a real batch and a generated one (separate batches, as batch
+norm in the paper sees them). Phase "G": the generator makes a new batch and is pushed towards "real".
+Validation: the VGG Frechet distance (``metrics.vgg_fd``-style, relu5_3 pooled) between generated and
+held-out images: a set distance, lower is better, comparable across runs on the same validation set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from impasto.errors import InputError
+from impasto.models import files
+from impasto.models.dcgan import Discriminator, Generator
+from impasto.train.finetune import flat, load_into, load_pretrained
+from impasto.train.loop import Context, Recipe
+
+KIND = "dcgan"
+SAMPLE_SEED = 1234
+
+
+@dataclass
+class DCGANOptions:
+    size: int = 64
+    nz: int = 100
+    ngf: int = 64
+    ndf: int = 64
+    lr: float = 2e-4
+    finetune_from: str | None = None
+    freeze_d: int = 0
+    val_images: list[torch.Tensor] = field(default_factory=list)
+
+
+def set_distance(generated: torch.Tensor, held_out: list[torch.Tensor], size: int) -> float:
+    """Frechet distance of pooled VGG relu5_3 features, images upscaled to ``max(64, 2*size)``."""
+    from impasto.metrics import frechet_distance, set_features
+
+    feat_size = max(64, 2 * size)
+    a = set_features(list(generated.split(1)), size=feat_size)
+    b = set_features(held_out, size=feat_size)
+    return frechet_distance(a, b)
+
+
+class DCGANRecipe(Recipe):
+    def __init__(self, opts: DCGANOptions) -> None:
+        super().__init__()
+        self.opts = opts
+        self.frozen: list[str] = []
+
+    def setup(self, ctx: Context) -> None:
+        o = self.opts
+        self.ctx = ctx
+        g, d = Generator(o.size, o.nz, o.ngf), Discriminator(o.size, o.ndf)
+        if o.finetune_from:
+            states, _ = load_pretrained(o.finetune_from, KIND)
+            if "G" not in states or "D" not in states:
+                raise InputError(f"--finetune-from {o.finetune_from}: holds no DCGAN generator and discriminator")
+            load_into(g, states["G"], "generator")
+            load_into(d, states["D"], "discriminator")
+        try:
+            self.frozen = d.freeze(o.freeze_d)
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
+        self.models = {"G": g.to(ctx.device), "D": d.to(ctx.device)}
+        betas = (0.5, 0.999)
+        self.optimizers = {"D": torch.optim.Adam([p for p in d.parameters() if p.requires_grad], lr=o.lr, betas=betas),
+                           "G": torch.optim.Adam(g.parameters(), lr=o.lr, betas=betas)}
+        self.phases = {"D": ["D"], "G": ["G"]}
+        self.fixed_z = torch.randn(64, o.nz, generator=torch.Generator().manual_seed(SAMPLE_SEED))
+
+    def _z(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.opts.nz, generator=self.step_generator()).to(self.ctx.device)
+
+    def loss(self, phase: str, batch: Any, cache: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        real = batch
+        n = real.shape[0]
+        if phase == "D":
+            with torch.no_grad():
+                fake = self.models["G"](self._z(n))
+            real_logit, fake_logit = self.net("D")(real, fake)
+            loss = (F.binary_cross_entropy_with_logits(real_logit.float(), torch.ones(n, device=real.device))
+                    + F.binary_cross_entropy_with_logits(fake_logit.float(), torch.zeros(n, device=real.device)))
+            return loss, {"d": float(loss.detach()), "d_real": float(torch.sigmoid(real_logit.detach().float()).mean())}
+        fake = self.net("G")(self._z(n))
+        (logit,) = self.models["D"](fake)
+        loss = F.binary_cross_entropy_with_logits(logit.float(), torch.ones(n, device=real.device))
+        return loss, {"g": float(loss.detach())}
+
+    def validate(self) -> dict[str, float]:
+        if len(self.opts.val_images) < 2:
+            return {}
+        n = max(len(self.opts.val_images), 32)
+        z = torch.randn(n, self.opts.nz, generator=torch.Generator().manual_seed(SAMPLE_SEED + 1))
+        fake = generate(self.models["G"], z.to(self.ctx.device))  # type: ignore[arg-type]
+        return {"fd": set_distance(fake, self.opts.val_images, self.opts.size)}
+
+    def sample(self, step: int) -> Any:
+        from impasto.sheet import grid
+
+        fake = generate(self.models["G"], self.fixed_z.to(self.ctx.device))  # type: ignore[arg-type]
+        return grid(list(fake.split(1)), columns=8, cell=max(64, self.opts.size))
+
+    def export(self, path: Path, step: int) -> None:
+        o = self.opts
+        files.save(path, KIND, flat(self.models), {
+            "size": o.size, "nz": o.nz, "ngf": o.ngf, "ndf": o.ndf, "steps": step, "lr": o.lr,
+            "finetuned_from": o.finetune_from, "freeze_d": o.freeze_d})
+
+
+@contextlib.contextmanager
+def batch_statistics(module: torch.nn.Module) -> Iterator[None]:
+    """Batch norm on the batch's own statistics without touching the running averages (momentum 0):
+    how DCGAN samples are drawn (pytorch/examples never switches G to eval), with no side effect."""
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.training, m.momentum) for m in norms]
+    for m in norms:
+        m.train()
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, (training, momentum) in zip(norms, saved, strict=True):
+            m.train(training)
+            m.momentum = momentum
+
+
+@torch.no_grad()
+def generate(g: Generator, z: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """Images for latent codes ``z`` in batches of ``batch`` (same codes, same images)."""
+    with batch_statistics(g):
+        return torch.cat([g(zs) for zs in z.split(batch)]).float().cpu()
+
+
+def load_generator(path: str | Path) -> tuple[Generator, dict[str, Any]]:
+    states, meta = load_pretrained(path, KIND)
+    g = Generator(int(meta["size"]), int(meta["nz"]), int(meta["ngf"]))
+    load_into(g, states["G"], "generator")
+    return g.eval(), meta

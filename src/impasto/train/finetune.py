@@ -1,0 +1,49 @@
+"""Transfer for the generative trainers: start from a pretrained model file, run folder or checkpoint.
+
+FreezeD (Mo et al. 2020) / frozen encoder blocks: the first layers of a network trained on a large
+folder hold generic image features; keeping them fixed while the rest adapts lets a small new folder
+be learned in fewer steps with less overfitting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from impasto.errors import InputError, ModelFileError
+from impasto.models import files
+
+
+def load_pretrained(source: str | Path, kind: str) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
+    """{module name: state dict} and metadata from a ``kind`` model file (or a run folder holding one),
+    or from a training checkpoint (``.pt``, loaded with ``weights_only``)."""
+    p = Path(source)
+    if p.suffix == ".pt":
+        from impasto.train import checkpoint as ckpt
+
+        if not p.is_file():
+            raise InputError(f"--finetune-from: {p} does not exist")
+        state = ckpt.load(p)
+        return {k: dict(v) for k, v in state["models"].items()}, dict(state.get("extra", {}).get("meta", {}))
+    path = files.model_file(p)
+    tensors, meta = files.load(path, kind)
+    grouped: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        module, _, rest = key.partition(".")
+        grouped.setdefault(module, {})[rest] = value
+    return grouped, meta
+
+
+def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    try:
+        module.load_state_dict({k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state.items()})
+    except RuntimeError as exc:
+        raise ModelFileError(f"--finetune-from: the pretrained {what} does not fit this architecture "
+                             f"(same --size and widths are needed): {str(exc).splitlines()[0]}") from exc
+
+
+def flat(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """One tensor dict with ``module.`` prefixes, for a model file holding several networks."""
+    return {f"{name}.{k}": v for name, m in modules.items() for k, v in m.state_dict().items()}

@@ -1,0 +1,167 @@
+"""DCGAN and VAE: shapes, training lowers the losses, freezing keeps weights bit-identical, fine-tuning
+loads the pretrained weights, exact resume, deterministic generation, interpolation, the faces data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from impasto.cli import main
+from impasto.models import files
+from impasto.models.dcgan import Discriminator, Generator
+from impasto.models.vae import ConvVAE, kl_divergence
+from impasto.train.loop import read_log
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_dcgan_and_vae_shapes_at_every_size(size):
+    g, d, v = Generator(size, nz=16, ngf=8), Discriminator(size, ndf=8), ConvVAE(size, zdim=8, base=8)
+    with torch.no_grad():
+        x = g(torch.randn(2, 16))
+        assert x.shape == (2, 3, size, size) and 0 <= float(x.min()) and float(x.max()) <= 1
+        real, fake = d(x, x)
+        assert real.shape == fake.shape == (2,)
+        rec, mu, logvar = v(x)
+        assert rec.shape == x.shape and mu.shape == logvar.shape == (2, 8)
+
+
+def test_kl_is_zero_for_the_prior_and_positive_otherwise():
+    assert float(kl_divergence(torch.zeros(3, 4), torch.zeros(3, 4))) == 0
+    assert float(kl_divergence(torch.ones(3, 4), torch.zeros(3, 4))) == pytest.approx(2.0)
+
+
+def test_freeze_rejects_out_of_range_blocks():
+    with pytest.raises(ValueError):
+        Discriminator(32).freeze(4)
+    with pytest.raises(ValueError):
+        ConvVAE(32).freeze_encoder(4)
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("faces") / "data"
+    assert main(["data", "faces", str(root), "--pretrain", "40"]) == 0
+    assert len(list((root / "target").glob("*.png"))) == 160
+    return root
+
+
+def _dcgan(data: Path, out: Path, steps: int, *extra: str) -> list[str]:
+    return ["train", "dcgan", "--data-dir", str(data), "--size", "32", "--ngf", "8", "--ndf", "8", "--nz", "16",
+            "--batch", "8", "--steps", str(steps), "--save-every", "5", "--log-every", "1", "--val-fraction", "0.2",
+            "--out", str(out), "--quiet", *extra]
+
+
+def _vae(data: Path, out: Path, steps: int, *extra: str) -> list[str]:
+    return ["train", "vae", "--data-dir", str(data), "--size", "32", "--base", "8", "--zdim", "16",
+            "--batch", "8", "--steps", str(steps), "--save-every", "10", "--log-every", "1", "--val-fraction", "0.2",
+            "--kl-warmup", "5", "--lr", "3e-3", "--out", str(out), "--quiet", *extra]
+
+
+@pytest.fixture(scope="module")
+def dcgan_run(faces) -> Path:
+    out = faces.parent / "dcgan"
+    assert main(_dcgan(faces / "pretrain", out, 10)) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def vae_run(faces) -> Path:
+    out = faces.parent / "vae"
+    assert main(_vae(faces / "pretrain", out, 30)) == 0
+    return out
+
+
+def test_dcgan_trains_with_validation_distance_samples_and_plot(dcgan_run):
+    rows = read_log(dcgan_run / "log.jsonl")
+    assert [r["step"] for r in rows if "val" not in r] == list(range(1, 11))
+    assert all(r["val"]["fd"] >= 0 for r in rows if "val" in r)
+    assert (dcgan_run / "loss.png").exists() and len(list((dcgan_run / "samples").glob("*.png"))) >= 2
+    kind, meta = files.read_meta(dcgan_run / "model.safetensors")
+    assert kind == "dcgan" and meta["size"] == 32 and meta["steps"] == 10
+
+
+def test_vae_training_lowers_reconstruction_and_validates(vae_run):
+    rows = [r for r in read_log(vae_run / "log.jsonl") if "val" not in r]
+    assert sum(r["recon"] for r in rows[-5:]) < sum(r["recon"] for r in rows[:5])
+    assert rows[0]["beta"] < rows[-1]["beta"] == 1.0  # KL annealing
+    val = [r["val"] for r in read_log(vae_run / "log.jsonl") if "val" in r]
+    assert val[-1]["mse"] < val[0]["mse"] and {"kl", "neg_elbo"} <= set(val[-1])
+
+
+def test_finetune_with_freeze_d_keeps_frozen_weights_bit_identical(dcgan_run, faces, tmp_path, capsys):
+    out = tmp_path / "ft"
+    assert main(_dcgan(faces / "target", out, 5, "--finetune-from", str(dcgan_run), "--freeze-d", "2",
+                       "--json")) == 0
+    frozen = json.loads(capsys.readouterr().out)["frozen_parameters"]
+    assert any(n.startswith("blocks.1.") for n in frozen) and not any(n.startswith("blocks.2.") for n in frozen)
+    before, _ = files.load(dcgan_run / "model.safetensors", "dcgan")
+    after, meta = files.load(out / "model.safetensors", "dcgan")
+    assert meta["finetuned_from"] == str(dcgan_run) and meta["freeze_d"] == 2
+    for name in frozen:
+        assert torch.equal(before[f"D.{name}"], after[f"D.{name}"]), name
+    assert not torch.equal(before["D.blocks.2.0.weight"], after["D.blocks.2.0.weight"])
+    assert not torch.equal(before["G.net.0.weight"], after["G.net.0.weight"])
+
+
+def test_vae_finetune_from_a_checkpoint_with_frozen_encoder(vae_run, faces, tmp_path):
+    from impasto.train import checkpoint as ckpt
+
+    source = ckpt.latest(vae_run / "checkpoints")
+    out = tmp_path / "vft.safetensors"
+    assert main(_vae(faces / "target", out, 3, "--finetune-from", str(source), "--freeze-encoder", "1")) == 0
+    before, _ = files.load(vae_run / "model.safetensors", "vae")
+    after, _ = files.load(out, "vae")
+    assert torch.equal(before["vae.blocks.0.0.weight"], after["vae.blocks.0.0.weight"])
+    assert not torch.equal(before["vae.blocks.1.0.weight"], after["vae.blocks.1.0.weight"])
+
+
+def test_finetune_refuses_another_kind_or_architecture(dcgan_run, vae_run, faces, tmp_path, capsys):
+    assert main(_vae(faces / "target", tmp_path / "a", 2, "--finetune-from", str(dcgan_run))) == 2
+    assert "'dcgan' model, not 'vae'" in capsys.readouterr().err
+    bigger = _dcgan(faces / "target", tmp_path / "b", 2, "--finetune-from", str(dcgan_run))
+    bigger[bigger.index("--ngf") + 1] = "16"
+    assert main(bigger) == 2
+    assert "does not fit" in capsys.readouterr().err
+
+
+def test_resume_continues_a_vae_exactly(faces, tmp_path):
+    straight, resumed = tmp_path / "s", tmp_path / "r"
+    assert main(_vae(faces / "pretrain", straight, 20)) == 0
+    assert main(_vae(faces / "pretrain", resumed, 10)) == 0
+    assert main(_vae(faces / "pretrain", resumed, 20, "--resume")) == 0
+    a, _ = files.load(straight / "model.safetensors", "vae")
+    b, _ = files.load(resumed / "model.safetensors", "vae")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_generate_is_deterministic_with_a_seed_and_writes_files(dcgan_run, tmp_path, capsys):
+    from impasto import generate
+
+    a, _ = generate.sample(dcgan_run, 6, seed=3)
+    b, _ = generate.sample(dcgan_run, 6, seed=3)
+    c, _ = generate.sample(dcgan_run, 6, seed=4)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    grid = tmp_path / "grid.png"
+    assert main(["generate", "--model", str(dcgan_run), "-n", "6", "--seed", "3", "-o", str(grid),
+                 "--out-dir", str(tmp_path / "each"), "--json"]) == 0
+    assert grid.exists() and len(json.loads(capsys.readouterr().out)["files"]) == 6
+
+
+def test_vae_interpolation_and_its_errors(vae_run, dcgan_run, faces, tmp_path, capsys):
+    a, b = sorted((faces / "pretrain").glob("*.png"))[:2]
+    out = tmp_path / "interp.png"
+    assert main(["generate", "--model", str(vae_run), "--interpolate", str(a), str(b), "--steps", "5",
+                 "-o", str(out), "--quiet"]) == 0
+    from impasto.generate import interpolate
+    from impasto.io import load_image
+
+    line = interpolate(vae_run, load_image(a), load_image(b), 5)
+    assert line.shape == (5, 3, 32, 32) and out.exists()
+    assert main(["generate", "--model", str(dcgan_run), "--interpolate", str(a), str(b), "-o", str(out)]) == 2
+    assert "needs a VAE" in capsys.readouterr().err
+    from impasto import bundled
+
+    assert main(["generate", "--model", str(bundled.model("fast4")), "-o", str(tmp_path / "x.png")]) == 2
