@@ -15,6 +15,8 @@ from impasto.cli import data as data_cmd
 from impasto.cli import evaluate as evaluate_cmd
 from impasto.cli import export as export_cmd
 from impasto.cli import generate as generate_cmd
+from impasto.cli import serve as serve_cmd
+from impasto.cli import sheet as sheet_cmd
 from impasto.cli import stylize as stylize_cmd
 from impasto.cli import train as train_cmd
 from impasto.cli import translate as translate_cmd
@@ -22,8 +24,8 @@ from impasto.cli import video as video_cmd
 from impasto.cli import weights as weights_cmd
 from impasto.errors import ImpastoError
 
-SUBCOMMANDS = (stylize_cmd, video_cmd, train_cmd, translate_cmd, generate_cmd, export_cmd, evaluate_cmd, data_cmd,
-               weights_cmd)
+SUBCOMMANDS = (stylize_cmd, sheet_cmd, video_cmd, train_cmd, translate_cmd, generate_cmd, export_cmd, evaluate_cmd,
+               data_cmd, serve_cmd, weights_cmd)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,72 @@
+"""``impasto sheet``: one photo in many styles, as a labelled contact sheet."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from impasto.cli.common import ProgressBar, check_output_path, fraction, positive_int, print_json
+from impasto.errors import ImpastoError, InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sheet", help="contact sheet: one photo stylized with every painting in a folder")
+    p.add_argument("content", type=Path)
+    p.add_argument("--styles", type=Path, default=None,
+                   help="folder of paintings (default: the bundled ones; not used by --method fast)")
+    p.add_argument("--method", choices=["adain", "fast", "gatys"], default="adain")
+    p.add_argument("-o", "--output", type=Path, default=Path("sheet.png"))
+    p.add_argument("--size", type=positive_int, default=512, help="long side of each result (512)")
+    p.add_argument("--iterations", type=positive_int, default=None, help="gatys only")
+    p.add_argument("--strength", type=fraction, default=1.0, help="adain and fast (1)")
+    p.add_argument("--columns", type=positive_int, default=4)
+    p.add_argument("--cell", type=positive_int, default=256)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=run_sheet)
+
+
+def run_sheet(args: argparse.Namespace) -> int:
+    from impasto import bundled
+    from impasto.io import list_images, load_image, resize_long, save_image
+    from impasto.methods import METHODS, load_fast_model
+    from impasto.sheet import grid
+
+    check_output_path(args.output)
+    content = load_image(args.content)
+    content = resize_long(content, args.size) if max(content.shape[-2:]) > args.size else content
+    if args.method == "fast":
+        model = bundled.model("fast4")
+        names = [str(n) for n in load_fast_model(model)[1]["styles"]]
+        jobs = [(Path(n).stem, lambda c, i=i: METHODS["fast"](c, model, style_index=i, strength=args.strength))
+                for i, n in enumerate(names)]
+    else:
+        paths = list_images(args.styles) if args.styles else list(bundled.styles().values())
+        if not paths:
+            raise InputError(f"{args.styles}: no images in this folder")
+        kw = ({"size": args.size, "iterations": args.iterations, "callback": None} if args.method == "gatys"
+              else {"strength": args.strength})
+        jobs = [(p.stem, lambda c, p=p: METHODS[args.method](c, [load_image(p)], **kw)) for p in paths]
+    cells, labels, failed = [content], ["photo"], []
+    bar = ProgressBar(args.quiet, desc="sheet")
+    from impasto.optimize import Progress
+
+    for i, (label, run) in enumerate(jobs):
+        try:
+            image, _ = run(content)
+            cells.append(image)
+            labels.append(label)
+        except ImpastoError as exc:
+            failed.append({"style": label, "error": str(exc)})
+            print(f"impasto: skipped {label}: {exc}", file=sys.stderr)
+        bar(Progress("sheet", i + 1, len(jobs), {}, 0.0))
+    bar.close()
+    if len(cells) == 1:
+        raise InputError("no style could be applied; nothing to put on the sheet")
+    save_image(grid(cells, columns=args.columns, cell=args.cell, labels=labels), args.output)
+    if args.json:
+        print_json({"output": str(args.output), "styles": labels[1:], "failed": failed})
+    elif not args.quiet:
+        print(f"wrote {args.output} ({len(cells) - 1} styles)", file=sys.stderr)
+    return 0

@@ -1,0 +1,229 @@
+"""FastAPI app behind ``impasto serve``: upload, queue, live progress (server-sent events), download.
+
+Limits are enforced before any work: upload bytes (413), pixel count read from the header before
+decoding (413), the file's actual content must decode as an image of an accepted format whatever its
+name (415), parameters are validated (422). Uploads are read into memory and never written to disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from importlib import resources
+from typing import Annotated, Any
+
+import torch
+from fastapi import FastAPI, File, Form, HTTPException, UploadFile
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from impasto.errors import InputError
+from impasto.web.jobs import FINISHED, Job, JobManager, QueueFull
+
+ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"}
+METHODS = ("gatys", "fast", "adain")
+
+
+@dataclass
+class Limits:
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 24_000_000
+    max_size: int = 1024  # longest output side for gatys / downscale for fast and adain
+    max_iterations: int = 1000
+
+
+def decode_upload(data: bytes, name: str, limits: Limits) -> torch.Tensor:
+    """Image bytes -> tensor, or the HTTP error that says why not (checked by content, not by name)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from impasto.io import load_image_bytes
+
+    if len(data) > limits.max_upload_bytes:
+        raise HTTPException(413, f"{name}: larger than {limits.max_upload_bytes // (1024 * 1024)} MB")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt, (w, h) = img.format, img.size
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise HTTPException(415, f"{name}: not an image (accepted: JPEG, PNG, WebP, BMP, TIFF, GIF)") from exc
+    except Image.DecompressionBombError as exc:
+        raise HTTPException(413, f"{name}: too many pixels") from exc
+    if fmt not in ACCEPTED_FORMATS:
+        raise HTTPException(415, f"{name}: {fmt} images are not accepted")
+    if w * h > limits.max_pixels:
+        raise HTTPException(413, f"{name}: {w}x{h} is more than {limits.max_pixels // 1_000_000} megapixels")
+    try:
+        return load_image_bytes(data, name=name)
+    except InputError as exc:
+        raise HTTPException(415, str(exc)) from exc
+
+
+async def _read_limited(upload: UploadFile, limits: Limits) -> bytes:
+    data = await upload.read(limits.max_upload_bytes + 1)
+    if len(data) > limits.max_upload_bytes:
+        raise HTTPException(413, f"{upload.filename or 'upload'}: larger than "
+                                 f"{limits.max_upload_bytes // (1024 * 1024)} MB")
+    return data
+
+
+def run_job(job: Job, progress: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The one place the web UI calls the engine: same functions as the CLI."""
+    from impasto.io import resize_long
+    from impasto.methods import METHODS as ENGINE
+
+    o = job.options
+    if job.method == "gatys":
+        extra = {} if o["style_weight"] is None else {"style_weight": o["style_weight"]}
+        return ENGINE["gatys"](job.content, job.styles, size=o["size"], iterations=o["iterations"], callback=progress,
+                               preview_every=10, preserve_color=o["preserve_color"] or False, **extra)
+    content = resize_long(job.content, o["size"]) if max(job.content.shape[-2:]) > o["size"] else job.content
+    progress_start = progress(_Step("running", 0, 1))
+    if progress_start:
+        return content, {}
+    if job.method == "fast":
+        from impasto import bundled
+
+        return ENGINE["fast"](content, bundled.model("fast4"), style_index=o["style_index"], strength=o["strength"],
+                              preserve_color=o["preserve_color"])
+    return ENGINE["adain"](content, job.styles, strength=o["strength"], preserve_color=o["preserve_color"])
+
+
+@dataclass
+class _Step:
+    stage: str
+    step: int
+    total: int
+    losses: dict[str, float] | None = None
+    preview: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        self.losses = self.losses or {}
+
+
+def create_app(*, workers: int = 1, limits: Limits | None = None, ttl: float = 3600.0, max_queued: int = 16,
+               runner: Any = run_job) -> FastAPI:
+    from impasto import bundled
+
+    limits = limits or Limits()
+    app = FastAPI(title="impasto", version="0.1.0")
+    manager = JobManager(runner, workers=workers, max_queued=max_queued, ttl=ttl)
+    app.state.manager, app.state.limits = manager, limits
+    app.router.add_event_handler("shutdown", manager.shutdown)
+    styles = bundled.styles()
+
+    def job_or_404(job_id: str) -> Job:
+        job = manager.get(job_id)
+        if job is None:
+            raise HTTPException(404, "no such job (finished jobs expire)")
+        return job
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        return resources.files("impasto").joinpath("web", "static", "index.html").read_text()
+
+    @app.get("/api/options")
+    def options() -> dict[str, Any]:
+        from impasto.methods import load_fast_model
+
+        _, meta = load_fast_model(bundled.model("fast4"))
+        return {"methods": list(METHODS), "styles": list(styles), "fast_styles": meta.get("styles", []),
+                "limits": {"max_upload_mb": limits.max_upload_bytes / 2**20, "max_megapixels": limits.max_pixels / 1e6,
+                           "max_size": limits.max_size, "max_iterations": limits.max_iterations}}
+
+    @app.get("/api/styles/{name}.jpg")
+    def style_image(name: str) -> Response:
+        if name not in styles:  # names come from the bundled list only, never a client path
+            raise HTTPException(404, "no such bundled style")
+        return Response(styles[name].read_bytes(), media_type="image/jpeg")
+
+    @app.post("/api/jobs", status_code=202)
+    async def create_job(
+        content: Annotated[UploadFile, File()],
+        style: Annotated[UploadFile | None, File()] = None,
+        style_name: Annotated[str | None, Form()] = None,
+        method: Annotated[str, Form()] = "adain",
+        strength: Annotated[float, Form(ge=0.0, le=1.0)] = 1.0,
+        size: Annotated[int, Form(ge=64)] = 512,
+        iterations: Annotated[int, Form(ge=1)] = 100,
+        style_weight: Annotated[float | None, Form(ge=0.0)] = None,
+        style_index: Annotated[int, Form(ge=0)] = 0,
+        preserve_color: Annotated[str | None, Form()] = None,
+    ) -> dict[str, Any]:
+        if method not in METHODS:
+            raise HTTPException(422, f"method must be one of {', '.join(METHODS)}")
+        if size > limits.max_size:
+            raise HTTPException(422, f"size must be at most {limits.max_size}")
+        if iterations > limits.max_iterations:
+            raise HTTPException(422, f"iterations must be at most {limits.max_iterations}")
+        if preserve_color not in (None, "", "luminance", "histogram"):
+            raise HTTPException(422, "preserve_color must be luminance or histogram")
+        image = decode_upload(await _read_limited(content, limits), content.filename or "content", limits)
+        style_images: list[torch.Tensor] = []
+        if style is not None and style.filename:
+            style_images.append(decode_upload(await _read_limited(style, limits), style.filename, limits))
+        elif style_name:
+            if style_name not in styles:
+                raise HTTPException(422, f"unknown style_name {style_name!r}")
+            from impasto.io import load_image
+
+            style_images.append(load_image(styles[style_name]))
+        if method in ("gatys", "adain") and not style_images:
+            raise HTTPException(422, f"method {method} needs a style image (upload one or pick style_name)")
+        if method == "fast":
+            from impasto.methods import load_fast_model
+
+            n = int(load_fast_model(bundled.model("fast4"))[1]["n_styles"])
+            if style_index >= n:
+                raise HTTPException(422, f"style_index must be below {n}")
+        opts = {"strength": strength, "size": size, "iterations": iterations, "style_weight": style_weight,
+                "style_index": style_index, "preserve_color": preserve_color or None}
+        try:
+            job = manager.submit(Job(method, image, style_images, opts))
+        except QueueFull as exc:
+            raise HTTPException(503, str(exc)) from exc
+        return job.public(manager.position(job))
+
+    @app.get("/api/jobs/{job_id}")
+    def job_status(job_id: str) -> dict[str, Any]:
+        job = job_or_404(job_id)
+        return job.public(manager.position(job))
+
+    @app.delete("/api/jobs/{job_id}")
+    def cancel_job(job_id: str) -> dict[str, Any]:
+        job = job_or_404(job_id)
+        manager.cancel(job)
+        return job.public(manager.position(job))
+
+    @app.get("/api/jobs/{job_id}/result.png")
+    def result(job_id: str) -> Response:
+        job = job_or_404(job_id)
+        if job.result is None:
+            raise HTTPException(409, f"job is {job.state}, no result yet")
+        return Response(job.result, media_type="image/png",
+                        headers={"Content-Disposition": f'attachment; filename="impasto_{job.method}.png"'})
+
+    @app.get("/api/jobs/{job_id}/preview.jpg")
+    def preview(job_id: str) -> Response:
+        job = job_or_404(job_id)
+        if job.preview is None:
+            raise HTTPException(404, "no preview yet")
+        return Response(job.preview, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/jobs/{job_id}/events")
+    async def events(job_id: str) -> StreamingResponse:
+        job = job_or_404(job_id)
+
+        async def stream() -> AsyncIterator[str]:
+            seen = -1
+            while True:
+                if job.version != seen:
+                    seen = job.version
+                    yield f"event: {job.state}\ndata: {json.dumps(job.public(manager.position(job)))}\n\n"
+                    if job.state in FINISHED:
+                        return
+                await asyncio.sleep(0.2)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    return app
