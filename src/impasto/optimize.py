@@ -19,7 +19,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from impasto import color, tiling
+from impasto import calibrate, color, tiling
 from impasto.device import autocast, memory_format, pick_device, pick_dtype, precision_name
 from impasto.errors import InputError
 from impasto.features import Encoder, Weights, resolve_weights
@@ -154,8 +154,13 @@ def stylize(
     preview_every: int = 0,
     normalize: bool = True,
     encoder: Encoder | None = None,
+    strength: float | None = None,
 ) -> tuple[torch.Tensor, StylizeResult]:
-    """Stylize ``content`` with ``styles``; returns the (1,3,H,W) image in [0,1] and a result record."""
+    """Stylize ``content`` with ``styles``; returns the (1,3,H,W) image in [0,1] and a result record.
+
+    ``strength`` (0..1) replaces ``content_weight``, ``style_weight`` and ``layer_weights`` by weights
+    calibrated on this pair (:mod:`impasto.calibrate`), so the same strength gives the same balance of
+    content kept and style taken on any pair; the chosen weights are in ``result.weights``."""
     t0 = time.perf_counter()
     dev = pick_device(device)
     dtype = pick_dtype(dev, precision)
@@ -168,6 +173,14 @@ def stylize(
                    style_scale=style_scale)
     if style_scale <= 0:
         raise InputError("--style-scale must be > 0")
+    if strength is not None and not 0 <= strength <= 1:
+        raise InputError(f"--strength must be between 0 and 1, got {strength}")
+    unknown = set(layer_weights or {}) - set(style_layers)
+    if unknown:
+        raise InputError(f"--layer-weights names {', '.join(sorted(unknown))}, not among the style layers "
+                         f"{', '.join(style_layers)}")
+    if strength is not None and not normalize:
+        raise InputError("strength calibration needs the normalized losses (normalize=True)")
     iterations = DEFAULT_ITERATIONS[optimizer] if iterations is None else iterations
     if iterations < 1:
         raise InputError("--iterations must be >= 1")
@@ -206,12 +219,20 @@ def stylize(
     step = 0
     terms_f: dict[str, float] = {}
     stopped = False
+    calibration = None
     for scale_index, (long_side, n_iter) in enumerate(schedule):
         hw = fit_size(h0, w0, long_side)
         c = resize(content_img, hw).to(dev).contiguous(memory_format=mf)
         s_long = max(16, round(long_side * style_scale))
         s_imgs = [resize(s, fit_size(s.shape[-2], s.shape[-1], s_long)).to(dev).contiguous(memory_format=mf)
                   for s in style_imgs]
+        if strength is not None and calibration is None:  # measured once, on the first (cheapest) scale
+            unit = _style_loss(enc, s_imgs, blend, style_layers, None, float(len(style_layers)), True, dev, dtype)
+            reference = s_imgs[max(range(len(blend)), key=blend.__getitem__)]
+            calibration = calibrate.calibrate(strength, *calibrate.measure(enc, c, unit, content_layers, reference,
+                                                                            dev, dtype))
+            content_weight, style_weight = calibration.content_weight, calibration.style_weight
+            layer_weights = calibration.layer_weights
         style_loss = _style_loss(enc, s_imgs, blend, style_layers, layer_weights, style_weight, normalize, dev, dtype)
         tv = TVLoss(tv_weight, normalize)
         if image is None:
@@ -254,7 +275,8 @@ def stylize(
         weights={"content_weight": content_weight, "style_weight": style_weight, "tv_weight": tv_weight,
                  "style_weights": blend, "content_layers": list(content_layers),
                  "style_layers": list(style_layers), "layer_weights": layer_weights or {},
-                 "backbone": enc.weights.entry.name, "optimizer": optimizer, "init": init, "seed": seed},
+                 "backbone": enc.weights.entry.name, "optimizer": optimizer, "init": init, "seed": seed,
+                 "strength": strength, "calibration": calibration.as_dict() if calibration else None},
     )
     return out, result
 

@@ -53,6 +53,22 @@ def float_list(text: str) -> list[float]:
     return values
 
 
+def layer_weights(text: str) -> dict[str, float]:
+    """'relu1_1=2,relu5_1=0.5' -> {'relu1_1': 2.0, 'relu5_1': 0.5}."""
+    out: dict[str, float] = {}
+    for part in (p for p in text.split(",") if p.strip()):
+        name, sep, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"expected LAYER=NUMBER pairs, got {part!r}") from exc
+        if not sep or not math.isfinite(out[name.strip()]) or out[name.strip()] < 0:
+            raise argparse.ArgumentTypeError(f"expected LAYER=NUMBER pairs with numbers >= 0, got {part!r}")
+    if not out:
+        raise argparse.ArgumentTypeError("expected LAYER=NUMBER pairs")
+    return out
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -13,6 +13,7 @@ from impasto.cli.common import (
     check_output_path,
     float_list,
     fraction,
+    layer_weights,
     nonneg_float,
     positive_int,
     print_json,
@@ -27,8 +28,12 @@ def _add_gatys_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--size", type=positive_int, default=512, help="long side of the output in pixels (512)")
     g.add_argument("--iterations", type=positive_int, default=None,
                    help="iterations at the first scale; each larger scale gets half (lbfgs 200, adam 400)")
-    g.add_argument("--content-weight", type=nonneg_float, default=o.DEFAULT_CONTENT_WEIGHT)
-    g.add_argument("--style-weight", type=nonneg_float, default=o.DEFAULT_STYLE_WEIGHT)
+    g.add_argument("--content-weight", type=nonneg_float, default=None,
+                   help=f"hand-set weights instead of --strength (defaults {o.DEFAULT_CONTENT_WEIGHT} and "
+                        f"{o.DEFAULT_STYLE_WEIGHT} once either is given)")
+    g.add_argument("--style-weight", type=nonneg_float, default=None)
+    g.add_argument("--layer-weights", type=layer_weights, default=None,
+                   help="per style layer, e.g. relu1_1=2,relu5_1=0.5 (what a calibrated run reports)")
     g.add_argument("--tv-weight", type=nonneg_float, default=o.DEFAULT_TV_WEIGHT)
     g.add_argument("--content-layers", type=lambda s: s.split(","), default=list(o.DEFAULT_CONTENT_LAYERS),
                    help="comma-separated VGG layer names (relu4_2)")
@@ -67,7 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="adain: mask image; first --style where white, second where black")
     f.add_argument("--style-index", type=int, default=None, help="which of the model's styles (0)")
     f.add_argument("--style-mix", default=None, help="blend the model's styles, e.g. 0:0.5,2:0.5")
-    f.add_argument("--strength", type=fraction, default=1.0, help="0 keeps the photo, 1 full style (1)")
+    f.add_argument("--strength", type=fraction, default=None,
+                   help="0 keeps the photo, 1 full style. fast/adain: interpolation (default 1); gatys: weights "
+                        "calibrated on the pair so a strength means the same on any pair (default 0.5)")
     f.add_argument("--max-size", type=positive_int, default=None, help="cap the long side (default: full size)")
     _add_gatys_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object describing the run")
@@ -84,14 +91,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _gatys_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Hand-set weights if any is given, else a calibrated --strength (0.5 by default)."""
+    from impasto import optimize as o
+
+    hand_set = args.content_weight is not None or args.style_weight is not None or args.layer_weights is not None
+    if hand_set and args.strength is not None:
+        raise InputError("give --strength or hand-set weights (--content-weight/--style-weight/--layer-weights), "
+                         "not both")
     return dict(
-        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
+        strength=None if hand_set else (0.5 if args.strength is None else args.strength),
+        content_weight=o.DEFAULT_CONTENT_WEIGHT if args.content_weight is None else args.content_weight,
+        style_weight=o.DEFAULT_STYLE_WEIGHT if args.style_weight is None else args.style_weight,
+        layer_weights=args.layer_weights, tv_weight=args.tv_weight,
         content_layers=args.content_layers, style_layers=args.style_layers, optimizer=args.optimizer,
         iterations=args.iterations, size=args.size, style_scale=args.style_scale, init=args.init,
         preserve_color=args.preserve_color or False, seed=args.seed, device=args.device,
         precision=args.precision, backbone=args.backbone, weights=args.weights, pooling=args.pooling,
         multiscale=not args.no_multiscale,
     )
+
+
+def _ff_strength(args: argparse.Namespace) -> float:
+    return 1.0 if args.strength is None else args.strength
 
 
 def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tuple[Any, dict[str, Any]]]:
@@ -123,7 +144,7 @@ def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tup
             raise InputError("--method adain needs at least one --style image")
         mask = load_image(args.mask) if args.mask else None
         return lambda content, bar: METHODS["adain"](
-            content, styles, model=args.model, style_weights=args.style_weights, strength=args.strength,
+            content, styles, model=args.model, style_weights=args.style_weights, strength=_ff_strength(args),
             preserve_color=args.preserve_color, mask=mask, device=args.device, precision=args.precision)
     if args.model is None:
         from impasto import bundled
@@ -131,7 +152,7 @@ def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tup
         args.model = bundled.model("fast4")
     load_fast_model(args.model)  # fail before any work on a missing or corrupt model
     return lambda content, bar: METHODS["fast"](
-        content, args.model, style_index=args.style_index, style_mix=args.style_mix, strength=args.strength,
+        content, args.model, style_index=args.style_index, style_mix=args.style_mix, strength=_ff_strength(args),
         preserve_color=args.preserve_color, max_size=args.max_size, device=args.device, precision=args.precision)
 
 
@@ -194,7 +215,8 @@ def run_demo(args: argparse.Namespace) -> int:
     content, style = load_image(content_path), load_image(style_path)
     bar = ProgressBar(args.quiet, desc="demo")
     try:
-        image, result = stylize(content, style, size=args.size, iterations=args.iterations, callback=bar)
+        image, result = stylize(content, style, size=args.size, iterations=args.iterations, strength=0.5,
+                                callback=bar)
     finally:
         bar.close()
     out = save_image(image, args.out_dir / f"{bundled.DEMO_CONTENT}_{bundled.DEMO_STYLE}.png")

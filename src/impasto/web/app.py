@@ -74,7 +74,7 @@ def run_job(job: Job, progress: Any) -> tuple[torch.Tensor, dict[str, Any]]:
 
     o = job.options
     if job.method == "gatys":
-        extra = {} if o["style_weight"] is None else {"style_weight": o["style_weight"]}
+        extra = {"strength": o["strength"]} if o["style_weight"] is None else {"style_weight": o["style_weight"]}
         return ENGINE["gatys"](job.content, job.styles, size=o["size"], iterations=o["iterations"], callback=progress,
                                preview_every=10, preserve_color=o["preserve_color"] or False, **extra)
     content = resize_long(job.content, o["size"]) if max(job.content.shape[-2:]) > o["size"] else job.content
