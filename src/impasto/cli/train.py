@@ -105,6 +105,18 @@ def _val_images(folder: Path | None, size: int) -> list[Any]:
     return [resize_long(load_image(p), size) for p in paths[:16]]
 
 
+def run_recipe(recipe: Any, data: Any, cfg: Any, args: argparse.Namespace, desc: str, **extra: Any) -> int:
+    """Train ``recipe`` on the shared loop with a progress bar; report like every trainer."""
+    from impasto.train.loop import train
+
+    bar = ProgressBar(args.quiet, desc=desc)
+    try:
+        result = train(recipe, data, cfg, out=args.model_path, callback=bar)
+    finally:
+        bar.close()
+    return finish(result, args, {"model": str(args.model_path), "run_dir": str(cfg.run_dir), **extra})
+
+
 def finish(result: Any, args: argparse.Namespace, extra: dict[str, Any]) -> int:
     if args.json:
         print_json({**extra, **result.as_dict()})
@@ -117,7 +129,6 @@ def run_fast_style(args: argparse.Namespace) -> int:
     from impasto.io import load_image
     from impasto.train.data import ImageFolder
     from impasto.train.fast_style import FastStyleOptions, FastStyleRecipe
-    from impasto.train.loop import train
 
     for s in args.style:
         load_image(s)  # fail fast on a bad style file
@@ -127,20 +138,12 @@ def run_fast_style(args: argparse.Namespace) -> int:
                             content_weight=args.content_weight, style_weight=args.style_weight,
                             tv_weight=args.tv_weight, lr=args.lr, width=args.width, backbone=args.backbone,
                             val_images=_val_images(args.val_dir, args.size))
-    bar = ProgressBar(args.quiet, desc="fast-style")
-    try:
-        result = train(FastStyleRecipe(opts), data, cfg, out=args.model_path, callback=bar)
-    finally:
-        bar.close()
-    return finish(result, args, {"model": str(args.model_path), "run_dir": str(cfg.run_dir),
-                                 "skipped_files": data.skipped})
+    return run_recipe(FastStyleRecipe(opts), data, cfg, args, "fast-style", skipped_files=data.skipped)
 
 
 def run_adain(args: argparse.Namespace) -> int:
     from impasto.train.adain import AdainOptions, AdainRecipe, ContentStylePairs, val_pairs
     from impasto.train.data import ImageFolder, scan_images
-    from impasto.train.loop import train
-
     cfg = loop_config(args)
     content = ImageFolder(args.content_dir, args.size, seed=args.seed, name="--content-dir")
     style = ImageFolder(args.style_dir, args.size, seed=args.seed + 7, name="--style-dir")
@@ -152,10 +155,4 @@ def run_adain(args: argparse.Namespace) -> int:
     opts = AdainOptions(style_weight=args.style_weight, content_weight=args.content_weight,
                         adv_weight=args.adv_weight, lr=args.lr, slim=args.slim, backbone=args.backbone,
                         val_pairs=val_pairs(vals, style_imgs, args.size) if vals else [])
-    bar = ProgressBar(args.quiet, desc="adain")
-    try:
-        result = train(AdainRecipe(opts), data, cfg, out=args.model_path, callback=bar)
-    finally:
-        bar.close()
-    return finish(result, args, {"model": str(args.model_path), "run_dir": str(cfg.run_dir),
-                                  "skipped_files": content.skipped + style.skipped})
+    return run_recipe(AdainRecipe(opts), data, cfg, args, "adain", skipped_files=content.skipped + style.skipped)

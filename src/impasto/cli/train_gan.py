@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from impasto.cli.common import ProgressBar, fraction, nonneg_float, positive_int
+from impasto.cli.common import fraction, nonneg_float, positive_int
 
 
 def _split_folder(folder: Path, size: int, val_fraction: float, seed: int, name: str, max_val: int = 8
@@ -54,9 +54,8 @@ def register_cyclegan(tsub: argparse._SubParsersAction) -> None:
 
 
 def run_cyclegan(args: argparse.Namespace) -> int:
-    from impasto.cli.train import finish, loop_config
+    from impasto.cli.train import loop_config, run_recipe
     from impasto.train.cyclegan import CycleGANRecipe, CycleOptions, Unpaired
-    from impasto.train.loop import train
 
     a_train, a_val = _split_folder(args.a_dir, args.size, args.val_fraction, args.seed, "--a-dir")
     b_train, b_val = _split_folder(args.b_dir, args.size, args.val_fraction, args.seed + 1, "--b-dir")
@@ -69,14 +68,8 @@ def run_cyclegan(args: argparse.Namespace) -> int:
                         identity_weight=args.identity_weight, perceptual_weight=args.perceptual_weight, lr=args.lr,
                         pool=args.pool, decay_from=args.decay_from, steps=args.steps, size=args.size,
                         val_a=a_val, val_b=b_val, names=names if len(names) == 2 else ("A", "B"))
-    bar = ProgressBar(args.quiet, desc="cyclegan")
-    try:
-        result = train(CycleGANRecipe(opts), data, cfg, out=args.model_path, callback=bar)
-    finally:
-        bar.close()
-    return finish(result, args, {"model": str(args.model_path), "run_dir": str(cfg.run_dir),
-                                 "steps_per_epoch": per_epoch, "epochs": math.ceil(args.steps / per_epoch),
-                                 "skipped_files": a_train.skipped + b_train.skipped})
+    return run_recipe(CycleGANRecipe(opts), data, cfg, args, "cyclegan", steps_per_epoch=per_epoch,
+                      epochs=math.ceil(args.steps / per_epoch), skipped_files=a_train.skipped + b_train.skipped)
 
 
 def _add_generative_options(p: argparse.ArgumentParser) -> None:
@@ -124,18 +117,12 @@ def _generative_data(args: argparse.Namespace) -> tuple[Any, list[Any], int]:
 
 
 def _run_generative(args: argparse.Namespace, recipe: Any, train_set: Any, per_epoch: int, cfg: Any) -> int:
-    from impasto.cli.train import finish
-    from impasto.train.loop import train
+    from impasto.cli.train import run_recipe
 
     cfg.sample_every = per_epoch  # a sample grid per epoch
-    bar = ProgressBar(args.quiet, desc=args.trainer)
-    try:
-        result = train(recipe, train_set, cfg, out=args.model_path, callback=bar)
-    finally:
-        bar.close()
-    return finish(result, args, {"model": str(args.model_path), "run_dir": str(cfg.run_dir),
-                                 "steps_per_epoch": per_epoch, "finetuned_from": args.finetune_from,
-                                 "frozen_parameters": recipe.frozen, "skipped_files": train_set.skipped})
+    return run_recipe(recipe, train_set, cfg, args, args.trainer, steps_per_epoch=per_epoch,
+                      finetuned_from=args.finetune_from, frozen_parameters=recipe.frozen,
+                      skipped_files=train_set.skipped)
 
 
 def run_dcgan(args: argparse.Namespace) -> int:

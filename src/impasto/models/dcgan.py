@@ -13,6 +13,8 @@ import math
 import torch
 from torch import nn
 
+from impasto.models import freeze_first
+
 SIZES = (32, 64, 128)
 
 
@@ -78,12 +80,5 @@ class Discriminator(nn.Module):
         return (self.score(real),) if fake is None else (self.score(real), self.score(fake))
 
     def freeze(self, k: int) -> list[str]:
-        """Freeze the first ``k`` blocks (FreezeD); returns the names of the frozen parameters."""
-        if not 0 <= k < len(self.blocks):
-            raise ValueError(f"--freeze-d must be between 0 and {len(self.blocks) - 1}, got {k}")
-        names = []
-        for i in range(k):
-            for name, p in self.blocks[i].named_parameters():
-                p.requires_grad_(False)
-                names.append(f"blocks.{i}.{name}")
-        return names
+        """Freeze the first ``k`` blocks (FreezeD; the last, scoring block always trains)."""
+        return freeze_first(self.blocks, k, len(self.blocks) - 1, "--freeze-d")

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from impasto.models import freeze_first
+
 SIZES = (32, 64, 128)
 
 
@@ -63,15 +65,8 @@ class ConvVAE(nn.Module):
         return self.decode(z.to(self.from_z.weight.dtype)), mu, logvar
 
     def freeze_encoder(self, k: int) -> list[str]:
-        """Freeze the first ``k`` encoder blocks; returns the names of the frozen parameters."""
-        if not 0 <= k <= len(self.blocks):
-            raise ValueError(f"--freeze-encoder must be between 0 and {len(self.blocks)}, got {k}")
-        names = []
-        for i in range(k):
-            for name, p in self.blocks[i].named_parameters():
-                p.requires_grad_(False)
-                names.append(f"blocks.{i}.{name}")
-        return names
+        """Freeze the first ``k`` encoder blocks."""
+        return freeze_first(self.blocks, k, len(self.blocks), "--freeze-encoder")
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
