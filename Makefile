@@ -35,16 +35,18 @@ test: install-test lint
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache
 
-# The shipped fast-style model: 4 public-domain paintings, content = scikit-image photos (random crops).
-# Resumable: run it again and it continues from the newest checkpoint in build/fast_run.
+# The shipped fast-style model: 4 public-domain paintings, content = scikit-image photos (random crops),
+# a width-8 network (3x fewer operations than width 16). Shipped: 900 steps, trained on a lent H100 in
+# 330 s; the same command runs on a CPU (about 1.5 s/step here). Resumable: run it again and it
+# continues from the newest checkpoint in build/fast_run.
 FAST_STYLES := picabia_udnie matisse_woman_with_hat kandinsky_in_grey leger_contrast_of_forms
-FAST_STEPS ?= 1200
+FAST_STEPS ?= 900
 train-fast: install-test
 	$(BIN)/python -c "from impasto.train.data import export_skimage_photos as e; e('build/skimage_photos')"
 	mkdir -p build
 	$(BIN)/impasto train fast-style $(foreach s,$(FAST_STYLES),-s src/impasto/assets/styles/$(s).jpg) \
 	  --content-dir build/skimage_photos --val-dir src/impasto/assets/photos --size 256 --style-size 512 \
-	  --width 16 --batch 4 --steps $(FAST_STEPS) --save-every 50 --lr 2e-3 \
+	  --width 8 --batch 8 --steps $(FAST_STEPS) --save-every 100 --lr 2e-3 --workers 2 \
 	  --out build/fast.safetensors --run-dir build/fast_run $$( [ -d build/fast_run/checkpoints ] && echo --resume )
 	cp build/fast.safetensors src/impasto/assets/models/fast4.safetensors
 

@@ -7,7 +7,7 @@ relu5_1 of the relative Gram error), each as a fraction of the pair's own gap:
 
 * content_lost = content error of the output / content error of the style image (0: all content kept)
 * style_left   = style error of the output / style error of the content image (1: no style taken)
-* balance      = content_lost / (content_lost + style_left)
+* balance      = content_lost / (content_lost + style_left), and the plain ratio content_lost / style_left
 
 and reports the coefficient of variation (std / mean) of each across pairs, the ratio fixed/adaptive,
 whether strength moves every pair monotonically, and K (the default weights' balance in calibrated
@@ -98,6 +98,9 @@ def main() -> None:
     def spread(setting: str, key: str) -> float:
         return cv([r[setting][key] for r in rows])
 
+    def ratio(setting: str) -> list[float]:
+        return [r[setting]["content_lost"] / r[setting]["style_left"] for r in rows]
+
     monotonic = all(
         r["0.25"]["content_lost"] <= r["0.5"]["content_lost"] <= r["0.75"]["content_lost"]
         and r["0.25"]["style_left"] >= r["0.5"]["style_left"] >= r["0.75"]["style_left"] for r in rows)
@@ -112,6 +115,9 @@ def main() -> None:
         "mean_balance": {"fixed": statistics.fmean(r["fixed"]["balance"] for r in rows),
                          **{f"strength {s}": statistics.fmean(r[str(s)]["balance"] for r in rows) for s in STRENGTHS}},
         "spread_ratio_fixed_over_adaptive_0.5": spread("fixed", "balance") / spread("0.5", "balance"),
+        "cv_lost_over_left": {"fixed": cv(ratio("fixed")), **{f"strength {s}": cv(ratio(str(s))) for s in STRENGTHS}},
+        "sd_log_lost_over_left": {"fixed": statistics.pstdev(math.log(v) for v in ratio("fixed")),
+                                  "strength 0.5": statistics.pstdev(math.log(v) for v in ratio("0.5"))},
         "monotonic_in_strength_on_every_pair": monotonic,
         "seconds": round(time.perf_counter() - t0, 1),
     }

@@ -37,12 +37,12 @@ class ReferenceLoss:
         from impasto.features import Encoder
         from impasto.losses import ContentLoss, GramStyleLoss, TVLoss
 
-        self.enc = Encoder([*CONTENT_LAYERS, *STYLE_LAYERS])
+        self.enc = Encoder([*CONTENT_LAYERS, *STYLE_LAYERS]).to(content.device)
         with torch.no_grad():
             fc = self.enc(content, CONTENT_LAYERS)
             targets = GramStyleLoss.targets_from([self.enc(style, STYLE_LAYERS)], [1.0], STYLE_LAYERS, False)
-        self.content = ContentLoss("relu4_2", fc["relu4_2"], 5.0, normalize=False)
-        self.style = GramStyleLoss(targets, None, 100.0, normalize=False)
+        self.content = ContentLoss("relu4_2", fc["relu4_2"], 5.0, normalize=False).to(content.device)
+        self.style = GramStyleLoss(targets, None, 100.0, normalize=False).to(content.device)
         self.tv = TVLoss(1e-3 * 255.0, normalize=False)  # caffe pixels are 255x ours
 
     def terms(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -53,19 +53,28 @@ class ReferenceLoss:
 
     def value(self, image: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():
-            return {k: float(v) for k, v in self.terms(image.float()).items()}
+            return {k: float(v) for k, v in self.terms(image.float().to(self.enc_device)).items()}
+
+    @property
+    def enc_device(self) -> torch.device:
+        return next(self.enc.parameters()).device
 
 
-def _pair(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _pair(size: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     from impasto.io import load_image, resize_long
 
     content = resize_long(load_image(SHARED / "content" / "chicago.jpg"), size)
     style = resize_long(load_image(SHARED / "style" / "udnie.jpg"), size)
-    return content, style
+    return content.to(device), style.to(device)
 
 
-def run_reference(size: int, iterations: int, queue: Any, init: str = "random") -> None:
-    content, style = _pair(size)
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def run_reference(size: int, iterations: int, queue: Any, init: str = "random", device: str = "cpu") -> None:
+    content, style = _pair(size, device)
     loss = ReferenceLoss(content, style)
     pre = loss.enc.preprocess
     torch.manual_seed(0)
@@ -84,20 +93,24 @@ def run_reference(size: int, iterations: int, queue: Any, init: str = "random") 
         evals[0] += 1
         return total
 
+    loss.terms(pre.invert(x)).get("total").backward()  # warm-up (CUDA context, kernels), as (b) gets
+    x.grad = None
+    _sync(device)
     t0 = time.perf_counter()
     opt.step(closure)
+    _sync(device)
     seconds = time.perf_counter() - t0
     final = loss.value(pre.invert(x.detach()).clamp(0, 1))
     queue.put({"seconds": seconds, "losses": final, "iterations": iterations, "evaluations": evals[0],
                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "precision": "fp32",
-               "schedule": [[size, iterations]], "init": init})
+               "schedule": [[size, iterations]], "init": init, "device": device})
 
 
-def run_impasto(size: int, bar: float, queue: Any, check_every: int) -> None:
+def run_impasto(size: int, bar: float, queue: Any, check_every: int, device: str = "cpu") -> None:
     from impasto.optimize import stylize
 
     content, style = _pair(size)
-    loss = ReferenceLoss(content, style)
+    loss = ReferenceLoss(*_pair(size, device))
     measuring = [0.0]
     reached: dict[str, Any] = {}
 
@@ -112,14 +125,15 @@ def run_impasto(size: int, bar: float, queue: Any, check_every: int) -> None:
         reached.update(step=p.step, losses=value, scale=p.scale)
         return value["total"] <= bar
 
+    stylize(content, style, size=64, iterations=2, device=device)  # warm-up, as (a) gets
     t0 = time.perf_counter()
-    _, result = stylize(content, style, size=size, callback=callback, preview_every=check_every)
+    _, result = stylize(content, style, size=size, callback=callback, preview_every=check_every, device=device)
     wall = time.perf_counter() - t0
     queue.put({"seconds": wall - measuring[0], "measuring_seconds": measuring[0], "losses": reached.get("losses"),
                "reached_bar": bool(reached) and reached["losses"]["total"] <= bar, "iterations": result.iterations,
                "stopped_at_scale": reached.get("scale"), "peak_rss_mb": resource.getrusage(
                    resource.RUSAGE_SELF).ru_maxrss / 1024, "precision": result.precision,
-               "schedule": result.schedule, "own_losses": result.losses})
+               "schedule": result.schedule, "own_losses": result.losses, "device": result.device})
 
 
 class _Printer:
@@ -141,25 +155,27 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=None)
     ap.add_argument("--iterations", type=int, default=None)
     ap.add_argument("--check-every", type=int, default=5, help="measure (b) every N iterations")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (both sides run there)")
     ap.add_argument("--part", choices=["reference", "reference-content", "impasto"], help=argparse.SUPPRESS)
     ap.add_argument("--bar", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args()
     size = args.size or (256 if args.quick else 512)
     iterations = args.iterations or (50 if args.quick else 100)
     if args.part == "reference":
-        return run_reference(size, iterations, _Printer())
+        return run_reference(size, iterations, _Printer(), device=args.device)
     if args.part == "reference-content":
-        return run_reference(size, iterations, _Printer(), "content")
+        return run_reference(size, iterations, _Printer(), "content", device=args.device)
     if args.part == "impasto":
-        return run_impasto(size, args.bar, _Printer(), args.check_every)
-    common = ["--size", str(size), "--iterations", str(iterations), "--check-every", str(args.check_every)]
+        return run_impasto(size, args.bar, _Printer(), args.check_every, device=args.device)
+    common = ["--size", str(size), "--iterations", str(iterations), "--check-every", str(args.check_every),
+              "--device", args.device]
     ref = _in_child(*common, "--part", "reference")
     ours = _in_child(*common, "--part", "impasto", "--bar", repr(ref["losses"]["total"]))
     # (a) from random init ends above the photo's own loss, so a second, stronger reference starts from
     # the photo too; impasto is timed again against that bar
     ref_c = _in_child(*common, "--part", "reference-content")
     ours_c = _in_child(*common, "--part", "impasto", "--bar", repr(ref_c["losses"]["total"]))
-    report = {"benchmark": "gatys_speed", "size": size, "threads": torch.get_num_threads(), "device": "cpu",
+    report = {"benchmark": "gatys_speed", "size": size, "threads": torch.get_num_threads(), "device": args.device,
               "reference": ref, "impasto": ours,
               "wall_time_ratio": ref["seconds"] / ours["seconds"] if ours["reached_bar"] else None,
               "reference_content_init": ref_c, "impasto_vs_content_init": ours_c,

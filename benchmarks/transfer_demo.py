@@ -3,6 +3,7 @@ scratch on a small new folder at equal steps? Prints JSON (validation metric of 
 
 Data (offline): scikit-image's LFW faces via ``impasto data faces`` -- 160 grey faces to pretrain on,
 40 other faces as sepia prints as the small target folder (half held out for validation).
+Pretraining uses batch 32; the target runs batch 16 (20 training images).
 DCGAN: pretrain, then (a) fine-tune with FreezeD (first discriminator blocks frozen) vs (b) scratch;
 metric: VGG Frechet distance of generated vs held-out target faces (lower is better).
 VAE: pretrain, then (a) fine-tune with the first encoder block frozen vs (b) scratch; metric:
@@ -52,9 +53,9 @@ def main() -> None:
         cli(["data", "faces", str(data)])
     save = str(max(1, args.steps // 6))
     plans = {
-        "dcgan": (["--size", "32", "--ngf", "32", "--ndf", "32", "--batch", "32", "--val-fraction", "0.5"],
+        "dcgan": (["--size", "32", "--ngf", "32", "--ndf", "32", "--val-fraction", "0.5"],
                   ["--freeze-d", "2"], "fd"),
-        "vae": (["--size", "32", "--base", "32", "--zdim", "64", "--batch", "32", "--val-fraction", "0.5",
+        "vae": (["--size", "32", "--base", "32", "--zdim", "64", "--val-fraction", "0.5",
                  "--kl-warmup", "200", "--lr", "1e-3"], ["--freeze-encoder", "1"], "neg_elbo"),
     }
     report: dict[str, Any] = {"pretrain_steps": args.pretrain_steps, "target_steps": args.steps}
@@ -63,12 +64,14 @@ def main() -> None:
         if not (pre / "model.safetensors").exists():
             shutil.rmtree(pre, ignore_errors=True)
             _train(kind, data / "pretrain", pre, args.pretrain_steps,
-                   [*common, "--val-fraction", "0.1", "--save-every", str(max(1, args.pretrain_steps // 5))], [])
+                   [*common, "--batch", "32", "--val-fraction", "0.1",
+                    "--save-every", str(max(1, args.pretrain_steps // 5))], [])
         runs = {}
         for name, extra in (("finetuned", ["--finetune-from", str(pre), *freeze]), ("scratch", [])):
             out = args.work / f"{kind}_{name}"
             shutil.rmtree(out, ignore_errors=True)
-            runs[name] = _train(kind, data / "target", out, args.steps, [*common, "--save-every", save], extra)
+            target_args = [*common, "--batch", "16", "--save-every", save]
+            runs[name] = _train(kind, data / "target", out, args.steps, target_args, extra)
         ft, sc = runs["finetuned"]["final"][metric], runs["scratch"]["final"][metric]
         report[kind] = {"metric": metric, "finetuned": ft, "scratch": sc, "scratch_over_finetuned": sc / ft,
                         "curves": {n: [(r["step"], r[metric]) for r in r_["curve"]] for n, r_ in runs.items()},

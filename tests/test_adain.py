@@ -77,8 +77,8 @@ def test_strength_zero_is_the_decoded_content_and_full_resolution(tiny_decoder):
 
     x = torch.rand(1, 3, 45, 61)
     style = torch.rand(1, 3, 32, 32)
-    zero, info = stylize_adain(x, [style], model=tiny_decoder, strength=0.0, precision="fp32")
-    full, _ = stylize_adain(x, [style], model=tiny_decoder, strength=1.0, precision="fp32")
+    zero, info = stylize_adain(x, [style], model=tiny_decoder, strength=0.0, precision="fp32", device="cpu")
+    full, _ = stylize_adain(x, [style], model=tiny_decoder, strength=1.0, precision="fp32", device="cpu")
     from impasto.methods import _adain_encoder, load_adain_model
 
     dec, _, _ = load_adain_model(tiny_decoder)

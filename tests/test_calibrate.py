@@ -3,6 +3,7 @@ monotonically, the reported weights reproduce the run, and the CLI rules for str
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -18,7 +19,7 @@ from impasto.optimize import DEFAULT_STYLE_LAYERS, stylize
 def test_strength_gain_is_zero_one_and_max_at_the_ends_and_increasing():
     g = [calibrate.strength_gain(s / 10) for s in range(11)]
     assert g[0] == 0 and g[5] == pytest.approx(1) and g[10] == pytest.approx(calibrate.G_MAX)
-    assert all(a < b for a, b in zip(g, g[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(g))
     with pytest.raises(ValueError):
         calibrate.strength_gain(1.5)
 

@@ -76,7 +76,7 @@ def demo_data(tmp_path_factory) -> Path:
 def _train(data: Path, out: Path, steps: int, *extra: str) -> list[str]:
     return ["train", "cyclegan", "--a-dir", str(data / "A"), "--b-dir", str(data / "B"), "--size", "32",
             "--ngf", "8", "--blocks", "1", "--batch", "2", "--steps", str(steps), "--save-every", "3",
-            "--log-every", "1", "--pool", "2", "--lr", "1e-3", "--out", str(out), "--quiet", *extra]
+            "--log-every", "1", "--pool", "2", "--lr", "1e-3", "--out", str(out), "--quiet", "--device", "cpu", *extra]
 
 
 def test_demo_data_is_unpaired_with_known_targets(demo_data):

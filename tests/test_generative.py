@@ -57,7 +57,7 @@ def _dcgan(data: Path, out: Path, steps: int, *extra: str) -> list[str]:
 def _vae(data: Path, out: Path, steps: int, *extra: str) -> list[str]:
     return ["train", "vae", "--data-dir", str(data), "--size", "32", "--base", "8", "--zdim", "16",
             "--batch", "8", "--steps", str(steps), "--save-every", "10", "--log-every", "1", "--val-fraction", "0.2",
-            "--kl-warmup", "5", "--lr", "3e-3", "--out", str(out), "--quiet", *extra]
+            "--kl-warmup", "5", "--lr", "3e-3", "--out", str(out), "--quiet", "--device", "cpu", *extra]
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ def export_fast_onnx(model: str | Path, output: str | Path, *, opset: int = 17, 
     if not out.parent.is_dir() and str(out.parent):
         raise InputError(f"{out}: directory {out.parent} does not exist")
     net, meta = load_fast_model(model)
+    net = net.cpu().float()  # the cached network may sit on a GPU from an earlier stylize call
     n = int(meta["n_styles"])
     x = torch.rand(1, 3, 64, 96)
     mix = torch.nn.functional.one_hot(torch.tensor([0]), n).float()

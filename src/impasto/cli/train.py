@@ -114,7 +114,8 @@ def run_recipe(recipe: Any, data: Any, cfg: Any, args: argparse.Namespace, desc:
         result = train(recipe, data, cfg, out=args.model_path, callback=bar)
     finally:
         bar.close()
-    return finish(result, args, {"model": str(args.model_path), "run_dir": str(cfg.run_dir), **extra})
+    return finish(result, args, {"model": str(args.model_path), "run_dir": str(cfg.run_dir), **extra,
+                                 **recipe.summary()})
 
 
 def finish(result: Any, args: argparse.Namespace, extra: dict[str, Any]) -> int:

@@ -121,8 +121,7 @@ def _run_generative(args: argparse.Namespace, recipe: Any, train_set: Any, per_e
 
     cfg.sample_every = per_epoch  # a sample grid per epoch
     return run_recipe(recipe, train_set, cfg, args, args.trainer, steps_per_epoch=per_epoch,
-                      finetuned_from=args.finetune_from, frozen_parameters=recipe.frozen,
-                      skipped_files=train_set.skipped)
+                      finetuned_from=args.finetune_from, skipped_files=train_set.skipped)
 
 
 def run_dcgan(args: argparse.Namespace) -> int:

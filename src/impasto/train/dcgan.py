@@ -55,6 +55,9 @@ class DCGANRecipe(Recipe):
         self.opts = opts
         self.frozen: list[str] = []
 
+    def summary(self) -> dict[str, Any]:
+        return {"frozen_parameters": self.frozen}
+
     def setup(self, ctx: Context) -> None:
         o = self.opts
         self.ctx = ctx

@@ -103,6 +103,10 @@ class Recipe:
     def sample(self, step: int) -> Any:  # a PIL image or None
         return None
 
+    def summary(self) -> dict[str, Any]:
+        """Facts about the run for its JSON record (e.g. which parameters were frozen)."""
+        return {}
+
     def extra_state(self) -> dict[str, Any]:
         return {}
 
@@ -137,7 +141,11 @@ def init_distributed(device_name: str) -> tuple[int, int]:
     if not dist.is_initialized():
         use_cuda = torch.cuda.is_available() and device_name != "cpu"
         if use_cuda:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            if local >= torch.cuda.device_count():
+                raise InputError(f"process {local} of this node has no GPU ({torch.cuda.device_count()} visible): "
+                                 "start at most one process per GPU, or pass --device cpu")
+            torch.cuda.set_device(local)
         dist.init_process_group("nccl" if use_cuda else "gloo")
     return dist.get_rank(), dist.get_world_size()
 
