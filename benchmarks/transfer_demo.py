@@ -5,7 +5,8 @@ Data (offline): scikit-image's LFW faces via ``impasto data faces`` -- 160 grey 
 40 other faces as sepia prints as the small target folder (half held out for validation).
 Pretraining uses batch 32; the target runs batch 16 (20 training images).
 DCGAN: pretrain, then (a) fine-tune with FreezeD (first discriminator blocks frozen) vs (b) scratch;
-metric: VGG Frechet distance of generated vs held-out target faces (lower is better).
+metric: kernel distance (KID, unbiased on small sets) of VGG features, generated vs held-out target faces
+(lower is better; the Frechet distance is logged too but is dominated by small-set bias here).
 VAE: pretrain, then (a) fine-tune with the first encoder block frozen vs (b) scratch; metric:
 held-out per-pixel MSE and negative ELBO (lower is better).
 
@@ -45,6 +46,7 @@ def main() -> None:
     ap.add_argument("--pretrain-steps", type=int, default=1500)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--fresh", action="store_true", help="delete earlier runs in --work first")
+    ap.add_argument("--only", choices=["dcgan", "vae"], default=None, help="run one of the two")
     args = ap.parse_args()
     if args.fresh and args.work.exists():
         shutil.rmtree(args.work)
@@ -54,12 +56,14 @@ def main() -> None:
     save = str(max(1, args.steps // 6))
     plans = {
         "dcgan": (["--size", "32", "--ngf", "32", "--ndf", "32", "--val-fraction", "0.5"],
-                  ["--freeze-d", "2"], "fd"),
+                  ["--freeze-d", "2"], "kid"),
         "vae": (["--size", "32", "--base", "32", "--zdim", "64", "--val-fraction", "0.5",
                  "--kl-warmup", "200", "--lr", "1e-3"], ["--freeze-encoder", "1"], "neg_elbo"),
     }
     report: dict[str, Any] = {"pretrain_steps": args.pretrain_steps, "target_steps": args.steps}
     for kind, (common, freeze, metric) in plans.items():
+        if args.only and kind != args.only:
+            continue
         pre = args.work / f"{kind}_pretrain"
         if not (pre / "model.safetensors").exists():
             shutil.rmtree(pre, ignore_errors=True)

@@ -77,7 +77,7 @@ def vae_run(faces) -> Path:
 def test_dcgan_trains_with_validation_distance_samples_and_plot(dcgan_run):
     rows = read_log(dcgan_run / "log.jsonl")
     assert [r["step"] for r in rows if "val" not in r] == list(range(1, 11))
-    assert all(r["val"]["fd"] >= 0 for r in rows if "val" in r)
+    assert all(r["val"]["fd"] >= 0 and "kid" in r["val"] for r in rows if "val" in r)
     assert (dcgan_run / "loss.png").exists() and len(list((dcgan_run / "samples").glob("*.png"))) >= 2
     kind, meta = files.read_meta(dcgan_run / "model.safetensors")
     assert kind == "dcgan" and meta["size"] == 32 and meta["steps"] == 10
@@ -165,3 +165,13 @@ def test_vae_interpolation_and_its_errors(vae_run, dcgan_run, faces, tmp_path, c
     from impasto import bundled
 
     assert main(["generate", "--model", str(bundled.model("fast4")), "-o", str(tmp_path / "x.png")]) == 2
+
+
+def test_kernel_distance_is_near_zero_for_one_distribution_and_large_for_another():
+    from impasto.metrics import kernel_distance
+
+    gen = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(200, 8, generator=gen, dtype=torch.float64) for _ in range(2))
+    shifted = torch.randn(200, 8, generator=gen, dtype=torch.float64) + 1.5
+    same, other = kernel_distance(a, b), kernel_distance(a, shifted)
+    assert abs(same) < 0.1 * other and other > 0
