@@ -77,6 +77,8 @@ def vae_run(faces) -> Path:
 def test_dcgan_trains_with_validation_distance_samples_and_plot(dcgan_run):
     rows = read_log(dcgan_run / "log.jsonl")
     assert [r["step"] for r in rows if "val" not in r] == list(range(1, 11))
+    d_loss = [r["d"] for r in rows if "val" not in r]
+    assert sum(d_loss[-3:]) < sum(d_loss[:3])  # the discriminator learns to tell real from fake
     assert all(r["val"]["fd"] >= 0 and "kid" in r["val"] for r in rows if "val" in r)
     assert (dcgan_run / "loss.png").exists() and len(list((dcgan_run / "samples").glob("*.png"))) >= 2
     kind, meta = files.read_meta(dcgan_run / "model.safetensors")
@@ -125,6 +127,16 @@ def test_finetune_refuses_another_kind_or_architecture(dcgan_run, vae_run, faces
     bigger[bigger.index("--ngf") + 1] = "16"
     assert main(bigger) == 2
     assert "does not fit" in capsys.readouterr().err
+
+
+def test_resume_continues_a_dcgan_exactly(faces, tmp_path):
+    straight, resumed = tmp_path / "s", tmp_path / "r"
+    assert main(_dcgan(faces / "pretrain", straight, 10, "--device", "cpu")) == 0
+    assert main(_dcgan(faces / "pretrain", resumed, 5, "--device", "cpu")) == 0
+    assert main(_dcgan(faces / "pretrain", resumed, 10, "--device", "cpu", "--resume")) == 0
+    a, _ = files.load(straight / "model.safetensors", "dcgan")
+    b, _ = files.load(resumed / "model.safetensors", "dcgan")
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_resume_continues_a_vae_exactly(faces, tmp_path):
