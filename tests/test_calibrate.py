@@ -47,7 +47,7 @@ def _distances(image, content, style):
 def test_strength_zero_is_nearly_the_content(small_pair):
     content, style = small_pair
     out, result = stylize(content, style, size=64, iterations=20, strength=0.0)
-    assert float((out - content).abs().mean()) < 0.02
+    assert float((out - content).abs().mean()) < 0.03  # bf16 on CPU; fp16/bf16 on CUDA differ a little more
     assert result.weights["calibration"]["style_weight"] == 0
 
 
