@@ -39,6 +39,14 @@ class ProgressBar:
             self.bar.close()
 
 
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """--device, --precision, --json and --quiet, the same on every command that runs a network."""
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    p.add_argument("--json", action="store_true", help="print one JSON object describing the run")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+
 def print_json(obj: dict[str, Any]) -> None:
     print(json.dumps(obj, indent=1, default=str))
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from impasto.cli.common import check_output_path, positive_int, print_json, run_folder
+from impasto.cli.common import add_run_options, check_output_path, positive_int, print_json, run_folder
 from impasto.errors import InputError
 
 
@@ -18,10 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="output image (default INPUT_a2b.png), or a folder when INPUT is a folder")
     p.add_argument("--tile", type=positive_int, default=1024, help="run in tiles above this many pixels a side")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--quiet", "-q", action="store_true")
+    add_run_options(p)
     p.set_defaults(func=run_translate)
 
 

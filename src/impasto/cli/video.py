@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from impasto.cli.common import fraction, positive_int, print_json
+from impasto.cli.common import add_run_options, fraction, positive_int, print_json
 from impasto.errors import InputError
 
 
@@ -21,10 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strength", type=fraction, default=1.0)
     p.add_argument("--smoothing", type=fraction, default=0.6, help="temporal smoothing 0..1 (0 = off)")
     p.add_argument("--max-frames", type=positive_int, default=None)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--quiet", "-q", action="store_true")
+    add_run_options(p)
     p.set_defaults(func=run)
 
 

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from impasto.errors import InputError
 from impasto.models import files
 from impasto.models.dcgan import Discriminator, Generator
-from impasto.train.finetune import flat, load_into, load_pretrained
-from impasto.train.loop import Context, Recipe
+from impasto.train.finetune import TransferRecipe, flat, load_into, load_pretrained
+from impasto.train.loop import Context
 
 KIND = "dcgan"
 SAMPLE_SEED = 1234
@@ -50,14 +50,8 @@ def set_distances(generated: torch.Tensor, held_out: list[torch.Tensor], size: i
     return {"kid": kernel_distance(a, b), "fd": frechet_distance(a, b)}
 
 
-class DCGANRecipe(Recipe):
-    def __init__(self, opts: DCGANOptions) -> None:
-        super().__init__()
-        self.opts = opts
-        self.frozen: list[str] = []
-
-    def summary(self) -> dict[str, Any]:
-        return {"frozen_parameters": self.frozen}
+class DCGANRecipe(TransferRecipe):
+    opts: DCGANOptions
 
     def setup(self, ctx: Context) -> None:
         o = self.opts

@@ -14,6 +14,20 @@ import torch
 
 from impasto.errors import InputError, ModelFileError
 from impasto.models import files
+from impasto.train.loop import Recipe
+
+
+class TransferRecipe(Recipe):
+    """A recipe that may start from a pretrained model and freeze its first blocks; the frozen
+    parameter names go into the run's JSON record."""
+
+    def __init__(self, opts: Any) -> None:
+        super().__init__()
+        self.opts = opts
+        self.frozen: list[str] = []
+
+    def summary(self) -> dict[str, Any]:
+        return {"frozen_parameters": self.frozen}
 
 
 def load_pretrained(source: str | Path, kind: str) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:

@@ -18,8 +18,8 @@ import torch
 from impasto.errors import InputError
 from impasto.models import files
 from impasto.models.vae import ConvVAE, kl_divergence, reconstruction_error
-from impasto.train.finetune import flat, load_into, load_pretrained
-from impasto.train.loop import Context, Recipe
+from impasto.train.finetune import TransferRecipe, flat, load_into, load_pretrained
+from impasto.train.loop import Context
 
 KIND = "vae"
 PERCEPTUAL_LAYER = "relu2_2"
@@ -39,14 +39,8 @@ class VAEOptions:
     val_images: list[torch.Tensor] = field(default_factory=list)
 
 
-class VAERecipe(Recipe):
-    def __init__(self, opts: VAEOptions) -> None:
-        super().__init__()
-        self.opts = opts
-        self.frozen: list[str] = []
-
-    def summary(self) -> dict[str, Any]:
-        return {"frozen_parameters": self.frozen}
+class VAERecipe(TransferRecipe):
+    opts: VAEOptions
 
     def setup(self, ctx: Context) -> None:
         o = self.opts
