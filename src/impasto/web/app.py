@@ -35,13 +35,12 @@ class Limits:
 
 
 def decode_upload(data: bytes, name: str, limits: Limits) -> torch.Tensor:
-    """Image bytes -> tensor, or the HTTP error that says why not (checked by content, not by name)."""
+    """Image bytes (already size-checked by ``_read_limited``) -> tensor, or the HTTP error that says why
+    not (checked by content, not by name)."""
     from PIL import Image, UnidentifiedImageError
 
     from impasto.io import load_image_bytes
 
-    if len(data) > limits.max_upload_bytes:
-        raise HTTPException(413, f"{name}: larger than {limits.max_upload_bytes // (1024 * 1024)} MB")
     try:
         with Image.open(io.BytesIO(data)) as img:
             fmt, (w, h) = img.format, img.size
@@ -71,6 +70,7 @@ def run_job(job: Job, progress: Any) -> tuple[torch.Tensor, dict[str, Any]]:
     """The one place the web UI calls the engine: same functions as the CLI."""
     from impasto.io import resize_long
     from impasto.methods import METHODS as ENGINE
+    from impasto.optimize import Progress
 
     o = job.options
     if job.method == "gatys":
@@ -78,8 +78,7 @@ def run_job(job: Job, progress: Any) -> tuple[torch.Tensor, dict[str, Any]]:
         return ENGINE["gatys"](job.content, job.styles, size=o["size"], iterations=o["iterations"], callback=progress,
                                preview_every=10, preserve_color=o["preserve_color"] or False, **extra)
     content = resize_long(job.content, o["size"]) if max(job.content.shape[-2:]) > o["size"] else job.content
-    progress_start = progress(_Step("running", 0, 1))
-    if progress_start:
+    if progress(Progress("running", 0, 1, {}, 0.0)):  # cancelled before it started
         return content, {}
     if job.method == "fast":
         from impasto import bundled
@@ -87,18 +86,6 @@ def run_job(job: Job, progress: Any) -> tuple[torch.Tensor, dict[str, Any]]:
         return ENGINE["fast"](content, bundled.model("fast4"), style_index=o["style_index"], strength=o["strength"],
                               preserve_color=o["preserve_color"])
     return ENGINE["adain"](content, job.styles, strength=o["strength"], preserve_color=o["preserve_color"])
-
-
-@dataclass
-class _Step:
-    stage: str
-    step: int
-    total: int
-    losses: dict[str, float] | None = None
-    preview: torch.Tensor | None = None
-
-    def __post_init__(self) -> None:
-        self.losses = self.losses or {}
 
 
 def create_app(*, workers: int = 1, limits: Limits | None = None, ttl: float = 3600.0, max_queued: int = 16,
