@@ -62,3 +62,18 @@ def test_pretrained_features_respond_to_structure():
     a, b = enc(img)["relu4_2"], enc(perm)["relu4_2"]
     assert (a - b).norm() / a.norm() > 0.5
     assert torch.allclose(enc(img)["relu4_2"], a)
+
+
+def test_requested_convolution_outputs_survive_the_in_place_relus():
+    enc = Encoder(["conv1_1", "relu1_1", "relu2_1"])
+    x = torch.rand(1, 3, 32, 32, requires_grad=True)
+    out = enc(x)
+    assert out["conv1_1"].min() < 0  # not overwritten by its ReLU
+    assert torch.equal(out["relu1_1"], out["conv1_1"].clamp_min(0))
+    out["relu2_1"].pow(2).sum().backward()
+    manual = x.detach().clone().requires_grad_(True)
+    h = enc.preprocess(manual)
+    for module in enc.body[:7]:  # conv1_1 .. relu2_1, all out of place
+        h = torch.relu(h) if isinstance(module, torch.nn.ReLU) else module(h)
+    h.pow(2).sum().backward()
+    assert torch.allclose(x.grad, manual.grad, rtol=1e-4, atol=1e-6)

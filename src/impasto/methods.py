@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from impasto import color
-from impasto.device import autocast, memory_format, pick_device, pick_dtype, precision_name
+from impasto.device import autocast, inference_copy, memory_format, pick_device, pick_dtype, precision_name
 from impasto.errors import InputError
 from impasto.io import resize_long
 from impasto.models.files import model_file
@@ -154,7 +154,7 @@ def stylize_adain(content: torch.Tensor, styles: list[torch.Tensor], *, model: s
     dev = pick_device(device)
     dtype = pick_dtype(dev, precision)
     mf = memory_format(dev, dtype)
-    enc, dec = enc.to(dev, memory_format=mf), dec.to(dev, memory_format=mf)
+    enc, dec = inference_copy(enc, dev, dtype), inference_copy(dec, dev, dtype)
     h, w = content.shape[-2:]
     padded = torch.nn.functional.pad(content, (0, (8 - w % 8) % 8, 0, (8 - h % 8) % 8), mode="reflect")
     if mask is not None:

@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from impasto.device import keep_freed_memory  # here: importing torch is not free
+
+    keep_freed_memory()
     try:
         return int(args.func(args) or 0)
     except ImpastoError as exc:

@@ -100,8 +100,12 @@ class Encoder(nn.Module):
         wanted = set(self.layers if layers is None else layers)
         x = self.preprocess(image)
         out: dict[str, torch.Tensor] = {}
+        previous = ""
         for name, module in zip(self.names, self.body, strict=True):
-            x = module(x)
+            # a ReLU may overwrite its convolution's output unless that output was asked for: one large
+            # tensor less per layer (autograd allows it, a convolution's backward needs only its input)
+            x = torch.relu_(x) if isinstance(module, nn.ReLU) and previous not in wanted else module(x)
+            previous = name
             if name in wanted:
                 out[name] = x
                 if len(out) == len(wanted):

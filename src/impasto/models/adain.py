@@ -46,7 +46,7 @@ def masked_adain(content: torch.Tensor, styles: list[torch.Tensor], mask: torch.
 
 def _conv(cin: int, cout: int, relu: bool = True) -> list[nn.Module]:
     layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
-    return [*layers, nn.ReLU()] if relu else layers
+    return [*layers, nn.ReLU(inplace=True)] if relu else layers
 
 
 class Decoder(nn.Module):

@@ -1,0 +1,36 @@
+"""Device helpers: the allocator switch and the inference copies that skip per-call weight casts."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from impasto.device import inference_copy, keep_freed_memory
+
+
+def test_keep_freed_memory_can_be_turned_off_by_environment(monkeypatch):
+    monkeypatch.setenv("IMPASTO_KEEP_FREED_MEMORY", "0")
+    assert keep_freed_memory.__wrapped__() is False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt is Linux-only")
+def test_keep_freed_memory_applies_on_glibc_linux(monkeypatch):
+    monkeypatch.delenv("IMPASTO_KEEP_FREED_MEMORY", raising=False)
+    assert keep_freed_memory.__wrapped__() is True
+
+
+def test_inference_copy_holds_weights_in_the_compute_dtype_and_leaves_the_original_alone():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    cpu = torch.device("cpu")
+    copy = inference_copy(net, cpu, torch.bfloat16)
+    assert copy is inference_copy(net, cpu, torch.bfloat16)  # cached: built once per network and dtype
+    assert net[0].weight.dtype == torch.float32 and net[0].weight.requires_grad
+    assert copy[0].weight.dtype == torch.bfloat16 and not copy[0].weight.requires_grad and not copy.training
+    assert copy[0].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 8, 8)
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16):
+        assert torch.allclose(copy(x).float(), net(x).float(), atol=1e-2)
+    assert inference_copy(net, cpu, None)[0].weight.dtype == torch.float32
