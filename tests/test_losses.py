@@ -36,6 +36,22 @@ def test_gram_gradient_matches_autograd():
     assert torch.autograd.gradcheck(gram_matrix, (f,))
 
 
+def test_bf16_gram_of_large_maps_is_summed_in_fp32_slices_and_close_to_fp32():
+    # channels-last bf16 activations as autocast produces them; one bf16 product would be ~1.5e-3 off
+    f = (torch.randn(2, 16, 128, 128).relu() * 40).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    f.requires_grad_(True)
+    g = gram_matrix(f)
+    exact = gram_matrix(f.detach().double())
+    assert g.dtype == torch.float32
+    assert float((g.detach().double() - exact).norm() / exact.norm()) < 5e-4
+    w = torch.randn(2, 16, 16)
+    (g * w).sum().backward()
+    f64 = f.detach().double().requires_grad_(True)
+    (gram_matrix(f64) * w.double()).sum().backward()
+    assert f.grad is not None and f.grad.dtype == torch.bfloat16
+    assert float((f.grad.double() - f64.grad).norm() / f64.grad.norm()) < 1e-2  # bf16 rounding of the grad
+
+
 def test_content_loss_is_zero_at_target_and_relative_elsewhere():
     t = torch.ones(1, 2, 2, 2)
     loss = ContentLoss("x", t, weight=3.0)

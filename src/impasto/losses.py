@@ -25,24 +25,50 @@ Features = Mapping[str, torch.Tensor]
 EPS = 1e-8
 
 
+#: below this many pixels per channel the fp32 product is cheap enough; above it bf16 features use
+#: bf16 products summed in fp32 (3x faster on AVX512-BF16 CPUs)
+BF16_GRAM_MIN_PIXELS = 1024
+
+
+def _chunks(hw: int) -> int:
+    """How many slices of the pixel axis to multiply separately: each partial Gram is rounded to bf16
+    on its own and the sum is fp32, so the rounding error shrinks like 1/sqrt(chunks) (64 slices: 2e-4
+    relative, vs 1.5e-3 for one bf16 product); slices stay >= 256 pixels so the matmuls stay efficient."""
+    for k in (64, 32, 16, 8, 4, 2):
+        if hw % k == 0 and hw // k >= 256:
+            return k
+    return 1
+
+
 class _Gram(torch.autograd.Function):
-    """G = F F^T / d in fp32, with a backward of one matmul, dF = (dG + dG^T) F / d, instead of the two
-    matmuls and an add that autograd would record: the Gram is a quarter of a Gatys step's time."""
+    """G = F F^T / d accumulated in fp32, with a backward of one matmul, dF = (dG + dG^T) F / d, instead
+    of the two matmuls and an add that autograd would record: the Gram was a quarter of a Gatys step.
+
+    bf16 features (autocast on a CPU or GPU) are multiplied in bf16 by slices of the pixel axis whose
+    partial products are summed in fp32 (see :func:`_chunks`); the gradient goes back to bf16 features,
+    so computing it in bf16 loses nothing. Other dtypes are multiplied in fp32."""
 
     @staticmethod
     def forward(ctx: Any, f: torch.Tensor, divisor: float) -> torch.Tensor:  # f: (N, C, HW)
-        f32 = f.to(torch.promote_types(f.dtype, torch.float32))
-        ctx.save_for_backward(f32)
         ctx.divisor, ctx.in_dtype = divisor, f.dtype
-        with torch.autocast(f.device.type, enabled=False):  # fp32 even inside a bf16/fp16 region
+        with torch.autocast(f.device.type, enabled=False):  # our precision, even inside an autocast region
+            n, c, hw = f.shape
+            if f.dtype == torch.bfloat16 and hw >= BF16_GRAM_MIN_PIXELS:
+                ctx.save_for_backward(f)
+                k = _chunks(hw)
+                fk = f.reshape(n, c, k, hw // k).transpose(1, 2).reshape(n * k, c, hw // k)
+                return torch.bmm(fk, fk.transpose(1, 2)).view(n, k, c, c).sum(1, dtype=torch.float32).div_(divisor)
+            f32 = f.to(torch.promote_types(f.dtype, torch.float32))
+            ctx.save_for_backward(f32)
             return torch.bmm(f32, f32.transpose(1, 2)).div_(divisor)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        (f32,) = ctx.saved_tensors
-        sym = (grad + grad.transpose(1, 2)).to(f32.dtype)
-        with torch.autocast(f32.device.type, enabled=False):
-            return torch.bmm(sym, f32).div_(ctx.divisor).to(ctx.in_dtype), None
+        (f,) = ctx.saved_tensors
+        sym = ((grad + grad.transpose(1, 2)) / ctx.divisor).to(f.dtype)
+        with torch.autocast(f.device.type, enabled=False):
+            # (F^T S)^T = S F for symmetric S, written so channels-last features get a channels-last grad
+            return torch.bmm(f.transpose(1, 2), sym).transpose(1, 2).to(ctx.in_dtype), None
 
 
 def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
