@@ -92,6 +92,21 @@ def test_multiscale_schedule_goes_coarse_to_fine_with_fewer_steps():
     assert scale_schedule(1024, 200, multiscale=False) == [(1024, 200)]
 
 
+def test_coarse_scale_settles_early_and_the_final_scale_runs_its_full_count(small_pair):
+    content, style = small_pair
+    totals = []
+    opts = dict(size=96, start_size=48, iterations=60, precision="fp32", device="cpu")
+    _, early = stylize(content, style, coarse_plateau=0.3, callback=lambda p: totals.append(p.total), **opts)
+    assert early.schedule == [(48, 60), (96, 30)]
+    (coarse, ran_coarse), final = early.schedule_run
+    assert coarse == 48 and 10 < ran_coarse < 60 and final == (96, 30)
+    assert early.iterations == ran_coarse + 30 and totals[-1] == early.iterations  # progress total shrank
+    _, full = stylize(content, style, coarse_plateau=0.0, **opts)
+    assert full.schedule_run == [(48, 60), (96, 30)]
+    with pytest.raises(InputError, match="coarse_plateau"):
+        stylize(content, style, coarse_plateau=1.5, **opts)
+
+
 def test_adam_optimizer_also_lowers_loss(small_pair):
     content, style = small_pair
     seen = []

@@ -34,6 +34,11 @@ DEFAULT_STYLE_WEIGHT = 10.0
 DEFAULT_TV_WEIGHT = 1.0
 DEFAULT_ITERATIONS = {"lbfgs": 200, "adam": 400}
 START_SIZE = 256
+#: leave a coarse scale once 10 iterations lower its loss by less than this fraction: what the coarse
+#: scales are for (layout, large strokes) has settled by then, and the finer scale redoes the detail
+#: anyway (final losses at 512 px were within 3% whether the 256 px scale ran 50 or 200 iterations)
+COARSE_PLATEAU = 0.02
+PLATEAU_WINDOW = 10
 
 Init = Literal["content", "noise", "style"]
 PreserveColor = Literal[False, "luminance", "histogram"]
@@ -67,6 +72,8 @@ class StylizeResult:
     size: tuple[int, int]
     schedule: list[tuple[int, int]]
     weights: dict[str, Any] = field(default_factory=dict)
+    #: what each scale actually ran (coarse scales may settle early)
+    schedule_run: list[tuple[int, int]] = field(default_factory=list)
     stopped_early: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -105,6 +112,14 @@ class Objective:
             terms["content"] = self.content(feats)
         total = sum(terms.values())
         return total, terms  # type: ignore[return-value]
+
+
+def _plateaued(totals: list[float], threshold: float) -> bool:
+    """True once the last ``PLATEAU_WINDOW`` iterations lowered the loss by less than ``threshold``."""
+    if threshold <= 0 or len(totals) <= PLATEAU_WINDOW:
+        return False
+    before, now = totals[-PLATEAU_WINDOW - 1], totals[-1]
+    return before - now < threshold * abs(before)
 
 
 def _check_weights(**weights: float) -> None:
@@ -148,6 +163,7 @@ def stylize(
     pooling: str = "max",
     multiscale: bool = True,
     start_size: int = START_SIZE,
+    coarse_plateau: float = COARSE_PLATEAU,
     tile_above: int | None = tiling.DEFAULT_MAX_PIXELS,
     tile_size: int = tiling.DEFAULT_TILE,
     callback: Callback | None = None,
@@ -160,7 +176,9 @@ def stylize(
 
     ``strength`` (0..1) replaces ``content_weight``, ``style_weight`` and ``layer_weights`` by weights
     calibrated on this pair (:mod:`impasto.calibrate`), so the same strength gives the same balance of
-    content kept and style taken on any pair; the chosen weights are in ``result.weights``."""
+    content kept and style taken on any pair; the chosen weights are in ``result.weights``. Coarse scales
+    end early once their loss stops falling (``coarse_plateau``; 0 runs every scale's full count); the final
+    scale always runs its full count; ``result.schedule_run`` says what each scale ran."""
     t0 = time.perf_counter()
     dev = pick_device(device)
     dtype = pick_dtype(dev, precision)
@@ -179,6 +197,8 @@ def stylize(
     if unknown:
         raise InputError(f"--layer-weights names {', '.join(sorted(unknown))}, not among the style layers "
                          f"{', '.join(style_layers)}")
+    if not 0 <= coarse_plateau < 1:
+        raise InputError(f"coarse_plateau must be in [0, 1), got {coarse_plateau}")
     if strength is not None and not normalize:
         raise InputError("strength calibration needs the normalized losses (normalize=True)")
     iterations = DEFAULT_ITERATIONS[optimizer] if iterations is None else iterations
@@ -220,6 +240,7 @@ def stylize(
     terms_f: dict[str, float] = {}
     stopped = False
     calibration = None
+    schedule_run: list[tuple[int, int]] = []
     for scale_index, (long_side, n_iter) in enumerate(schedule):
         hw = fit_size(h0, w0, long_side)
         c = resize(content_img, hw).to(dev).contiguous(memory_format=mf)
@@ -241,9 +262,11 @@ def stylize(
             image = F.interpolate(image, size=hw, mode="bicubic", align_corners=False).clamp(0, 1)
         stage = f"scale {scale_index + 1}/{len(schedule)}"
         if tile_above is not None and hw[0] * hw[1] > tile_above:
+            before = step
             image, step, stopped, terms_f = _run_tiled(
                 image, c, enc, style_loss, tv, content_layers, content_weight, normalize, dev, dtype, optimizer,
                 n_iter, gen, callback, stage, step, step_total, t0, long_side, tile_size)
+            schedule_run.append((long_side, step - before))
             if stopped:
                 break
             continue
@@ -251,11 +274,17 @@ def stylize(
                               style_loss, tv, dev, dtype)
         image = image.detach().to(dev).contiguous().requires_grad_(True)  # L-BFGS needs a flat view
         opt = _make_optimizer(optimizer, image)
+        totals: list[float] = []
+        last_scale = scale_index == len(schedule) - 1
         for i in range(n_iter):
             terms_f = _step(opt, objective, image)
             step += 1
+            totals.append(terms_f["total"])
             if not math.isfinite(terms_f["total"]):
                 raise InputError("the optimization diverged (loss is not finite); lower the weights or use lbfgs")
+            settled = not last_scale and _plateaued(totals, coarse_plateau) and i < n_iter - 1
+            if settled:
+                step_total -= n_iter - i - 1  # the progress total shrinks by what this scale skips
             if callback is not None:
                 want_preview = preview_every > 0 and (i % preview_every == 0 or i == n_iter - 1)
                 preview = _finish(image, original_content, luminance_only) if want_preview else None
@@ -263,6 +292,9 @@ def stylize(
                 if callback(report):
                     stopped = True
                     break
+            if settled:
+                break
+        schedule_run.append((long_side, len(totals)))
         if stopped:
             break
 
@@ -271,7 +303,7 @@ def stylize(
     result = StylizeResult(
         losses=terms_f, iterations=step, seconds=time.perf_counter() - t0, peak_memory_mb=peak_memory_mb(dev),
         device=str(dev), precision=precision_name(dtype), size=(int(out.shape[-2]), int(out.shape[-1])),
-        schedule=schedule, stopped_early=stopped,
+        schedule=schedule, schedule_run=schedule_run, stopped_early=stopped,
         weights={"content_weight": content_weight, "style_weight": style_weight, "tv_weight": tv_weight,
                  "style_weights": blend, "content_layers": list(content_layers),
                  "style_layers": list(style_layers), "layer_weights": layer_weights or {},

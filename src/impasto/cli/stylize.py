@@ -132,7 +132,9 @@ def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tup
 
             iters = args.iterations or DEFAULT_ITERATIONS[args.optimizer]
             plan = scale_schedule(args.size, iters, multiscale=not args.no_multiscale)
-            print("schedule: " + " -> ".join(f"{s}px x{n}" for s, n in plan), file=sys.stderr)
+            steps = [f"{s}px x{'<=' if i < len(plan) - 1 else ''}{n}" for i, (s, n) in enumerate(plan)]
+            print("schedule: " + " -> ".join(steps) + ("  (coarse scales end when their loss settles)"
+                                                         if len(plan) > 1 else ""), file=sys.stderr)
         return lambda content, bar: METHODS["gatys"](content, styles, style_weights=args.style_weights,
                                                       callback=bar, **kwargs)
     if args.method == "adain":
