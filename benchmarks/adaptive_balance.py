@@ -8,6 +8,8 @@ relu5_1 of the relative Gram error), each as a fraction of the pair's own gap:
 * content_lost = content error of the output / content error of the style image (0: all content kept)
 * style_left   = style error of the output / style error of the content image (1: no style taken)
 * balance      = content_lost / (content_lost + style_left), and the plain ratio content_lost / style_left
+* style_left_per_layer: each layer's Gram error as a fraction of that layer's own gap, averaged (the
+  mean above is dominated by the layer with the largest relative error), and its ratio likewise
 
 and reports the coefficient of variation (std / mean) of each across pairs, the ratio fixed/adaptive,
 whether strength moves every pair monotonically, and K (the default weights' balance in calibrated
@@ -54,11 +56,17 @@ class Yardstick:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> tuple[float, float]:
+        c, per = self.per_layer(x, content, style)
+        return c, statistics.fmean(per.values())
+
+    @torch.no_grad()
+    def per_layer(self, x: torch.Tensor, content: torch.Tensor, style: torch.Tensor
+                  ) -> tuple[float, dict[str, float]]:
+        """Content error and the relative Gram error of each style layer."""
         fx, fc, fs = self.enc(x), self.enc(content), self.enc(style)
         c = float(ContentLoss("relu4_2", fc["relu4_2"])(fx))
         targets = GramStyleLoss.targets_from([fs], [1.0], list(DEFAULT_STYLE_LAYERS))
-        per = GramStyleLoss(targets).per_layer(fx)
-        return c, statistics.fmean(float(v) for v in per.values())
+        return c, {n: float(v) for n, v in GramStyleLoss(targets).per_layer(fx).items()}
 
 
 def main() -> None:
@@ -78,6 +86,7 @@ def main() -> None:
             style_as_content = resize(style, tuple(content.shape[-2:]))  # type: ignore[arg-type]
             ref_c, _ = yard(style_as_content, content, style)
             _, ref_s = yard(content, content, style)
+            _, ref_layers = yard.per_layer(content, content, style)
             unit = GramStyleLoss(GramStyleLoss.targets_from([yard.enc(style)], [1.0], list(DEFAULT_STYLE_LAYERS)))
             r, gaps = calibrate.measure(yard.enc, content, unit, DEFAULT_CONTENT_LAYERS, style, yard.dev, yard.dtype)
             k_pairs.append(DEFAULT_STYLE_WEIGHT / r * statistics.fmean(gaps.values()))
@@ -86,9 +95,12 @@ def main() -> None:
             for setting in ("fixed", *STRENGTHS):
                 kw = {} if setting == "fixed" else {"strength": setting}
                 out, _ = stylize(content, style, size=args.size, iterations=args.iterations, **kw)
-                c, s = yard(out, content, style)
-                lost, left = c / ref_c, s / ref_s
-                row[str(setting)] = {"content_lost": lost, "style_left": left, "balance": lost / (lost + left)}
+                c, per = yard.per_layer(out, content, style)
+                lost, left = c / ref_c, statistics.fmean(per.values()) / ref_s
+                # the same, with each layer's error as a fraction of that layer's own gap (no layer dominates)
+                left_layers = statistics.fmean(per[n] / max(ref_layers[n], 1e-8) for n in per)
+                row[str(setting)] = {"content_lost": lost, "style_left": left, "balance": lost / (lost + left),
+                                     "style_left_per_layer": left_layers}
                 outs.append(out)
             rows.append(row)
             cells += outs
@@ -98,8 +110,8 @@ def main() -> None:
     def spread(setting: str, key: str) -> float:
         return cv([r[setting][key] for r in rows])
 
-    def ratio(setting: str) -> list[float]:
-        return [r[setting]["content_lost"] / r[setting]["style_left"] for r in rows]
+    def ratio(setting: str, left: str = "style_left") -> list[float]:
+        return [r[setting]["content_lost"] / r[setting][left] for r in rows]
 
     monotonic = all(
         r["0.25"]["content_lost"] <= r["0.5"]["content_lost"] <= r["0.75"]["content_lost"]
@@ -116,6 +128,9 @@ def main() -> None:
                          **{f"strength {s}": statistics.fmean(r[str(s)]["balance"] for r in rows) for s in STRENGTHS}},
         "spread_ratio_fixed_over_adaptive_0.5": spread("fixed", "balance") / spread("0.5", "balance"),
         "cv_lost_over_left": {"fixed": cv(ratio("fixed")), **{f"strength {s}": cv(ratio(str(s))) for s in STRENGTHS}},
+        "cv_lost_over_left_per_layer": {"fixed": cv(ratio("fixed", "style_left_per_layer")),
+                                        **{f"strength {s}": cv(ratio(str(s), "style_left_per_layer"))
+                                           for s in STRENGTHS}},
         "sd_log_lost_over_left": {"fixed": statistics.pstdev(math.log(v) for v in ratio("fixed")),
                                   "strength 0.5": statistics.pstdev(math.log(v) for v in ratio("0.5"))},
         "monotonic_in_strength_on_every_pair": monotonic,
