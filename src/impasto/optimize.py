@@ -9,6 +9,7 @@ larger scale, which is both faster and better (large structures settle where the
 
 from __future__ import annotations
 
+import copy
 import math
 import resource
 import time
@@ -231,6 +232,8 @@ def stylize(
         [*content_layers, *style_layers], resolve_weights(backbone, weights), pooling=pooling  # type: ignore[arg-type]
     )
     enc = enc.to(dev, memory_format=mf)
+    if dtype is not None:  # weights held in the compute dtype: autocast would re-cast all of them every step
+        enc = (enc if encoder is None else copy.deepcopy(enc)).to(dtype)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
 
