@@ -129,3 +129,40 @@ def test_video_bad_input_exit_2(tiny_decoder, style_path, tmp_path, capsys):
     assert main(["video", str(bad), "--method", "adain", "--model", str(tiny_decoder), "-s", str(style_path),
                  "-o", str(tmp_path / "o.mp4")]) == 2
     assert "video" in capsys.readouterr().err and not (tmp_path / "o.mp4").exists()
+
+
+def test_a_repeated_style_is_encoded_once_and_a_changed_one_again(tiny_decoder, monkeypatch):
+    from impasto import methods
+
+    methods.clear_style_cache()
+    x = torch.rand(1, 3, 40, 40)
+    style = torch.rand(1, 3, 32, 32)
+    calls = []
+    real = methods.resize_long
+    monkeypatch.setattr(methods, "resize_long", lambda img, size: calls.append(size) or real(img, size))
+    first, _ = methods.stylize_adain(x, [style], model=tiny_decoder, precision="fp32", device="cpu")
+    again, _ = methods.stylize_adain(x, [style.clone()], model=tiny_decoder, precision="fp32", device="cpu")
+    assert len(calls) == 1 and torch.equal(first, again)  # same pixels, another tensor: cached
+    changed = style.clone()
+    changed[..., 0, 0] += 0.5
+    other, _ = methods.stylize_adain(x, [changed], model=tiny_decoder, precision="fp32", device="cpu")
+    assert len(calls) == 2 and not torch.equal(first, other)
+    methods.clear_style_cache()
+    methods.stylize_adain(x, [style], model=tiny_decoder, precision="fp32", device="cpu")
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize("p", [1, 2, 4])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_reflect_pad_equals_torch_reflection_padding_and_keeps_bf16_under_autocast(p, channels_last):
+    from impasto.models.padding import ReflectPad
+
+    x = torch.randn(2, 5, 9, 7)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    assert torch.equal(ReflectPad(p)(x), torch.nn.ReflectionPad2d(p)(x))  # outside autocast: F.pad itself
+    xb = x.to(torch.bfloat16)
+    with torch.autocast("cpu", torch.bfloat16):
+        y = ReflectPad(p)(xb)
+    assert y.dtype == torch.bfloat16 and y.is_contiguous(memory_format=torch.channels_last) == channels_last
+    assert torch.equal(y, torch.nn.ReflectionPad2d(p)(xb))

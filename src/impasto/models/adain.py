@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from impasto.losses import mean_std
+from impasto.models.padding import ReflectPad
 from impasto.models.patchgan import PatchDiscriminator
 
 __all__ = ["Decoder", "PatchDiscriminator", "adain", "masked_adain"]
@@ -45,7 +46,7 @@ def masked_adain(content: torch.Tensor, styles: list[torch.Tensor], mask: torch.
 
 
 def _conv(cin: int, cout: int, relu: bool = True) -> list[nn.Module]:
-    layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
+    layers: list[nn.Module] = [ReflectPad(1), nn.Conv2d(cin, cout, 3)]
     return [*layers, nn.ReLU(inplace=True)] if relu else layers
 
 

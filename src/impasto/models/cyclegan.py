@@ -13,13 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from impasto.models.padding import ReflectPad
 from impasto.models.patchgan import PatchDiscriminator
 
 __all__ = ["CycleGenerators", "ImagePool", "PatchDiscriminator", "ResnetGenerator", "lsgan"]
 
 
 def _conv_in_relu(cin: int, cout: int, k: int, stride: int = 1, *, relu: bool = True) -> list[nn.Module]:
-    pad: list[nn.Module] = [nn.ReflectionPad2d(k // 2)] if stride == 1 else []
+    pad: list[nn.Module] = [ReflectPad(k // 2)] if stride == 1 else []
     layers = [*pad, nn.Conv2d(cin, cout, k, stride, 0 if stride == 1 else k // 2), nn.InstanceNorm2d(cout)]
     return [*layers, nn.ReLU(inplace=True)] if relu else layers
 
@@ -47,7 +48,7 @@ class ResnetGenerator(nn.Module):
         layers += [ResBlock(4 * ngf) for _ in range(n_blocks)]
         for cin, cout in ((4 * ngf, 2 * ngf), (2 * ngf, ngf)):
             layers += [nn.Upsample(scale_factor=2, mode="nearest"), *_conv_in_relu(cin, cout, 3)]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
+        layers += [ReflectPad(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from impasto.models.padding import ReflectPad
+
 
 class CondInstanceNorm(nn.Module):
     """Instance norm whose affine parameters are a weighted mix of per-style (gamma, beta) rows."""
@@ -34,7 +36,7 @@ class ConvNorm(nn.Module):
                  upsample: bool = False, norm: bool = True) -> None:
         super().__init__()
         self.upsample, self.relu = upsample, relu
-        self.pad = nn.ReflectionPad2d(k // 2)
+        self.pad = ReflectPad(k // 2)
         self.conv = nn.Conv2d(cin, cout, k, stride)
         self.norm = CondInstanceNorm(cout, n_styles) if norm else None
 
