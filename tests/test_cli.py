@@ -111,3 +111,14 @@ def test_weights_list_json(capsys):
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["weights"]}
     assert rows["vgg16-keras-offline"]["available"] is True
     assert rows["vgg16-keras-offline"]["preprocess"]["bgr"] is True
+
+
+def test_progress_bar_follows_a_total_that_shrinks_when_a_coarse_scale_settles():
+    from impasto.cli.common import ProgressBar
+    from impasto.optimize import Progress
+
+    bar = ProgressBar(quiet=False, desc="t")
+    bar(Progress("scale 1/2", 1, 300, {"total": 1.0}, 0.1))
+    bar(Progress("scale 2/2", 40, 165, {"total": 0.5}, 0.2))
+    assert bar.bar is not None and bar.bar.total == 165 and bar.bar.n == 40
+    bar.close()

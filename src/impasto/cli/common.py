@@ -29,6 +29,8 @@ class ProgressBar:
 
             self.bar = tqdm(total=p.total, desc=self.desc or p.stage, file=sys.stderr, dynamic_ncols=True,
                             leave=False)
+        if p.total != self.bar.total:  # a coarse scale that settled early shortens the run
+            self.bar.total = p.total
         self.bar.set_description(self.desc or p.stage, refresh=False)
         self.bar.set_postfix({k: f"{v:.4g}" for k, v in p.losses.items()}, refresh=False)
         self.bar.update(p.step - self.bar.n)
