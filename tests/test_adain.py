@@ -138,8 +138,10 @@ def test_a_repeated_style_is_encoded_once_and_a_changed_one_again(tiny_decoder, 
     x = torch.rand(1, 3, 40, 40)
     style = torch.rand(1, 3, 32, 32)
     calls = []
-    real = methods.resize_long
-    monkeypatch.setattr(methods, "resize_long", lambda img, size: calls.append(size) or real(img, size))
+    enc = methods.inference_copy(methods._adain_encoder("vgg16-keras-offline"), torch.device("cpu"), None)
+    real = enc.forward
+    monkeypatch.setattr(enc, "forward", lambda image, layers=None: (  # count the style encodings (512 px)
+        calls.append(image.shape) if image.shape[-1] == 512 else None) or real(image, layers))
     first, _ = methods.stylize_adain(x, [style], model=tiny_decoder, precision="fp32", device="cpu")
     again, _ = methods.stylize_adain(x, [style.clone()], model=tiny_decoder, precision="fp32", device="cpu")
     assert len(calls) == 1 and torch.equal(first, again)  # same pixels, another tensor: cached

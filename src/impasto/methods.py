@@ -128,15 +128,16 @@ def style_features(enc: Any, style: torch.Tensor, style_size: int, dev: torch.de
     folder batch with one painting encodes it once, not once per frame (0.13 s each at 512 px here)."""
     from impasto.models.adain import BOTTLENECK
 
-    pixels = style.detach().float().cpu().contiguous()
+    small = resize_long(style, style_size)  # what the encoder sees; hashing it is cheaper than the original
+    pixels = small.detach().float().cpu().contiguous()
     digest = hashlib.blake2b(pixels.numpy().tobytes(), digest_size=16).hexdigest()
     weights = next(enc.parameters())
-    key = (id(enc), str(weights.dtype), style_size, str(dev), tuple(pixels.shape), digest)
+    key = (id(enc), str(weights.dtype), str(dev), tuple(pixels.shape), digest)
     with _STYLE_LOCK:
         if key in _STYLE_FEATURES:
             _STYLE_FEATURES.move_to_end(key)
             return _STYLE_FEATURES[key]
-    feats = enc(resize_long(style, style_size).to(dev), [BOTTLENECK])[BOTTLENECK]
+    feats = enc(small.to(dev), [BOTTLENECK])[BOTTLENECK]
     with _STYLE_LOCK:
         _STYLE_FEATURES[key] = feats
         while len(_STYLE_FEATURES) > STYLE_CACHE_SIZE:
