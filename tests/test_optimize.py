@@ -107,6 +107,28 @@ def test_coarse_scale_settles_early_and_the_final_scale_runs_its_full_count(smal
         stylize(content, style, coarse_plateau=1.5, **opts)
 
 
+def test_first_iteration_at_a_finer_scale_is_a_real_step(small_pair, monkeypatch):
+    """The coarse scale's curvature is carried over, so the upsampled image's first step lowers the loss
+    (torch's L-BFGS would start with a probe of length 1/|g|_1 that barely moves it)."""
+    from impasto import optimize
+
+    content, style = small_pair
+    opts = dict(size=96, start_size=48, iterations=20, coarse_plateau=0.0, precision="fp32", device="cpu")
+
+    def first_two_fine_losses() -> list[float]:
+        fine = []
+        stylize(content, style, callback=lambda p: fine.append(p.losses["total"]) if p.scale == 96 else None,
+                **opts)
+        return fine[:2]
+
+    carried = first_two_fine_losses()
+    assert carried[1] < 0.97 * carried[0], carried
+    real = optimize._make_optimizer
+    monkeypatch.setattr(optimize, "_make_optimizer", lambda name, image, scale=None: real(name, image, None))
+    probe = first_two_fine_losses()
+    assert probe[1] > 0.99 * probe[0], probe  # what the carried scale saves
+
+
 def test_adam_optimizer_also_lowers_loss(small_pair):
     content, style = small_pair
     seen = []
