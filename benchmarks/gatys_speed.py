@@ -138,8 +138,8 @@ def run_impasto(size: int, bar: float, queue: Any, check_every: int, device: str
                "reached_bar": bool(reached) and reached["losses"]["total"] <= bar, "iterations": result.iterations,
                "stopped_at_scale": reached.get("scale"), "peak_rss_mb": resource.getrusage(
                    resource.RUSAGE_SELF).ru_maxrss / 1024, "precision": result.precision,
-               "schedule": result.schedule, "own_losses": result.losses, "device": result.device,
-               "allocator_tuned": allocator_tuned})
+               "schedule": result.schedule, "schedule_run": result.schedule_run, "own_losses": result.losses,
+               "device": result.device, "allocator_tuned": allocator_tuned})
 
 
 class _Printer:

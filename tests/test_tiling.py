@@ -36,3 +36,22 @@ def test_tiled_scale_runs_and_reports_passes(small_pair):
     assert out.shape[-1] == 96 or out.shape[-2] == 96
     assert any("tiled pass 2/2" in s for s in stages)
     assert torch.isfinite(out).all() and result.losses["style"] > 0
+
+
+def test_tiles_after_the_first_start_from_the_carried_curvature(small_pair, monkeypatch):
+    """Each tile is a fresh L-BFGS run of a few iterations; without the carried curvature its first
+    iteration would be a near-zero probe, a large share of a tile's budget."""
+    from impasto import optimize
+
+    content, style = small_pair
+    scales = []
+    real = optimize._make_optimizer
+
+    def spy(name, image, initial_scale=None):
+        scales.append((image.shape[-2] * image.shape[-1], initial_scale))
+        return real(name, image, initial_scale)
+
+    monkeypatch.setattr(optimize, "_make_optimizer", spy)
+    stylize(content, style, size=96, iterations=4, precision="fp32", multiscale=False, tile_above=48 * 48,
+            tile_size=64)
+    assert len(scales) > 2 and scales[0][1] is None and all(s is not None for _, s in scales[1:])

@@ -246,7 +246,7 @@ def stylize(
     stopped = False
     calibration = None
     schedule_run: list[tuple[int, int]] = []
-    curvature: float | None = None  # L-BFGS's inverse-curvature scale, per pixel, carried to the next scale
+    curvature = _CurvatureCarry()
     for scale_index, (long_side, n_iter) in enumerate(schedule):
         hw = fit_size(h0, w0, long_side)
         c = resize(content_img, hw).to(dev).contiguous(memory_format=mf)
@@ -271,7 +271,7 @@ def stylize(
             before = step
             image, step, stopped, terms_f = _run_tiled(
                 image, c, enc, style_loss, tv, content_layers, content_weight, normalize, dev, dtype, optimizer,
-                n_iter, gen, callback, stage, step, step_total, t0, long_side, tile_size)
+                n_iter, gen, callback, stage, step, step_total, t0, long_side, tile_size, curvature)
             schedule_run.append((long_side, step - before))
             if stopped:
                 break
@@ -279,8 +279,7 @@ def stylize(
         objective = Objective(enc, _content_loss(enc, c, content_layers, content_weight, normalize, dev, dtype),
                               style_loss, tv, dev, dtype)
         image = image.detach().to(dev).contiguous().requires_grad_(True)  # L-BFGS needs a flat view
-        n_pixels = hw[0] * hw[1]
-        opt = _make_optimizer(optimizer, image, None if curvature is None else curvature * n_pixels)
+        opt = curvature.optimizer(optimizer, image)
         totals: list[float] = []
         last_scale = scale_index == len(schedule) - 1
         for i in range(n_iter):
@@ -302,9 +301,7 @@ def stylize(
             if settled:
                 break
         schedule_run.append((long_side, len(totals)))
-        if isinstance(opt, LBFGS) and opt.inverse_curvature is not None:
-            # the losses are means over pixels, so the curvature per pixel falls as 1/pixels
-            curvature = opt.inverse_curvature / n_pixels
+        curvature.keep(opt, image)
         if stopped:
             break
 
@@ -327,7 +324,7 @@ def _run_tiled(image: torch.Tensor, content: torch.Tensor, enc: Encoder, style_l
                content_layers: Sequence[str], content_weight: float, normalize: bool, dev: torch.device,
                dtype: torch.dtype | None, optimizer: str, n_iter: int, gen: torch.Generator,
                callback: Callback | None, stage: str, step: int, step_total: int, t0: float, long_side: int,
-               tile_size: int) -> tuple[torch.Tensor, int, bool, dict[str, float]]:
+               tile_size: int, curvature: _CurvatureCarry) -> tuple[torch.Tensor, int, bool, dict[str, float]]:
     """One scale in overlapping tiles (see :mod:`impasto.tiling`); progress is reported per pass."""
     passes = 2 if n_iter >= 4 else 1
     state = {"step": step, "stopped": False, "terms": {}}
@@ -336,10 +333,11 @@ def _run_tiled(image: torch.Tensor, content: torch.Tensor, enc: Encoder, style_l
         objective = Objective(enc, _content_loss(enc, content_tile.to(dev), content_layers, content_weight,
                                                  normalize, dev, dtype), style_loss, tv, dev, dtype)
         param = piece.to(dev).clone().contiguous().requires_grad_(True)
-        opt = _make_optimizer(optimizer, param)
+        opt = curvature.optimizer(optimizer, param)
         terms: dict[str, float] = {}
         for _ in range(n):
             terms = _step(opt, objective, param)
+        curvature.keep(opt, param)
         piece.copy_(param.detach().to(piece.device))
         return terms
 
@@ -377,6 +375,23 @@ def _finish(image: torch.Tensor, original_content: torch.Tensor, luminance_only:
     if luminance_only:
         out = color.combine_luminance(out, resize(original_content, tuple(out.shape[-2:])))  # type: ignore[arg-type]
     return out
+
+
+class _CurvatureCarry:
+    """L-BFGS's inverse-curvature scale per pixel, carried to the next scale or tile so its first step is
+    a real one (:mod:`impasto.lbfgs`). The losses are means over pixels, so the curvature of each pixel
+    falls as 1/pixels: the carried inverse is per pixel and multiplied by the new image's pixel count."""
+
+    def __init__(self) -> None:
+        self.per_pixel: float | None = None
+
+    def optimizer(self, name: str, image: torch.Tensor) -> torch.optim.Optimizer:
+        pixels = image.shape[-2] * image.shape[-1]
+        return _make_optimizer(name, image, None if self.per_pixel is None else self.per_pixel * pixels)
+
+    def keep(self, opt: torch.optim.Optimizer, image: torch.Tensor) -> None:
+        if isinstance(opt, LBFGS) and opt.inverse_curvature is not None:
+            self.per_pixel = opt.inverse_curvature / (image.shape[-2] * image.shape[-1])
 
 
 def _make_optimizer(name: str, image: torch.Tensor, initial_scale: float | None = None) -> torch.optim.Optimizer:
