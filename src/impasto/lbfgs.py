@@ -6,7 +6,8 @@ stylization every scale but the first starts from an image that the previous sca
 and that scale measured the curvature: ``initial_scale`` carries it over, so the first iteration at
 a new scale is a real step instead of a wasted evaluation (at 512 px that evaluation is ~0.3 s on this
 CPU). The two-loop recursion is written without host synchronizations (the per-pair coefficients stay
-0-dim tensors), which matters on a GPU where an iteration takes ~10 ms.
+0-dim tensors), which matters on a GPU where an iteration takes ~10 ms; the one left per iteration is
+the curvature check on the newest pair, as in torch's.
 """
 
 from __future__ import annotations
