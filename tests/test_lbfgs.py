@@ -85,3 +85,60 @@ def test_rejects_bad_arguments():
         LBFGS([x], initial_scale=0.0)
     with pytest.raises(ValueError):
         LBFGS([x, torch.zeros(2, requires_grad=True)])
+
+
+def _separable(n: int = 20_000, seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    curv, target = torch.linspace(0.5, 1.5, n), torch.rand(n, generator=g)
+
+    def f(x):
+        return 0.5 * (curv * (x - target) ** 2).sum()
+
+    return f, torch.rand(n, generator=g)
+
+
+def test_a_carried_scale_that_overshoots_is_halved_until_the_loss_falls():
+    f, x0 = _separable()
+    # inverse curvature 3.0 overshoots every coordinate (curvatures 0.5..1.5 want 0.67..2): the step raises f
+    x = x0.clone().requires_grad_(True)
+    opt = LBFGS([x], initial_scale=3.0)
+    start = float(f(x0))
+
+    def closure():
+        opt.zero_grad()
+        loss = f(x)
+        loss.backward()
+        return loss
+
+    losses = [float(opt.step(closure).detach()) for _ in range(6)]
+    assert losses[0] == pytest.approx(start)
+    assert losses[1] > start  # the carried step overshot ...
+    assert opt.rejected_steps >= 1  # ... was caught at the next evaluation ...
+    accepted = losses[1 + opt.rejected_steps]
+    assert accepted < start  # ... and the shorter step it took instead lowered the loss
+    assert losses[-1] < 0.2 * start  # and L-BFGS goes on from there as usual
+
+
+def test_a_hopeless_carried_scale_falls_back_to_the_cautious_probe():
+    f, x0 = _separable()
+    probe = _run(LBFGS, x0, f, 3)
+    # f(x0), the carried step and its 3 halvings all rejected, then the probe from x0 and its successor
+    wild = _run(LBFGS, x0, f, 1 + 4 + 2, initial_scale=1e4)
+    assert wild[0] == probe[0] and min(wild[1:5]) > probe[0]
+    assert wild[5:] == pytest.approx(probe[1:], rel=1e-5)  # exactly torch's first steps, from x0 again
+
+
+def test_a_good_carried_scale_costs_no_extra_evaluation():
+    f, x0 = _separable()
+    x = x0.clone().requires_grad_(True)
+    opt = LBFGS([x], initial_scale=1.0)
+
+    def closure():
+        opt.zero_grad()
+        loss = f(x)
+        loss.backward()
+        return loss
+
+    for _ in range(4):
+        opt.step(closure)
+    assert opt.rejected_steps == 0

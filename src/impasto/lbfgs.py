@@ -8,6 +8,13 @@ a new scale is a real step instead of a wasted evaluation (at 512 px that evalua
 CPU). The two-loop recursion is written without host synchronizations (the per-pair coefficients stay
 0-dim tensors), which matters on a GPU where an iteration takes ~10 ms; the one left per iteration is
 the curvature check on the newest pair, as in torch's.
+
+The carried scale is a heuristic (the curvature at the next scale is not exactly the coarse one's per
+pixel, and fp32 kernels differ between CPUs), so the carried first step is guarded: the next
+evaluation, which the optimizer needs anyway, checks it against the Armijo condition
+``f(x0 + d) <= f(x0) + c * g0.d``. A step that fails is halved (up to ``MAX_BACKTRACKS`` times, one
+evaluation each) and, if that fails too, replaced by torch's cautious probe from ``x0``. A good carried
+step costs nothing extra; a bad one can never leave the image worse than where the scale started.
 """
 
 from __future__ import annotations
@@ -16,6 +23,10 @@ from collections.abc import Callable, Iterable
 
 import torch
 
+#: Armijo's sufficient-decrease constant (the usual 1e-4) and how often a failed carried step is halved
+ARMIJO_C = 1e-4
+MAX_BACKTRACKS = 3
+
 
 class LBFGS(torch.optim.Optimizer):
     """Limited-memory BFGS over one tensor, fixed step ``lr`` along the quasi-Newton direction.
@@ -23,7 +34,8 @@ class LBFGS(torch.optim.Optimizer):
     Same update as ``torch.optim.LBFGS(max_iter=1, line_search_fn=None)`` except for the first step:
     with ``initial_scale`` h the first direction is ``-h * g`` with step ``lr`` (h: an estimate of the
     inverse curvature, e.g. :attr:`inverse_curvature` of a previous run scaled to the new problem);
-    without it, torch's cautious ``-g * min(1, 1/|g|_1)``.
+    without it, torch's cautious ``-g * min(1, 1/|g|_1)``. The carried first step is checked (Armijo) at the
+    next evaluation and halved, or replaced by the cautious probe, if it did not lower the loss enough.
     """
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float = 1.0, history_size: int = 50,
@@ -36,6 +48,8 @@ class LBFGS(torch.optim.Optimizer):
         if len(self.param_groups) != 1 or len(self.param_groups[0]["params"]) != 1:
             raise ValueError("this L-BFGS optimizes exactly one tensor (the image)")
         self._initial_scale = initial_scale
+        #: evaluations spent on carried steps that were rejected (0 when the carried scale was good)
+        self.rejected_steps = 0
 
     @property
     def _param(self) -> torch.Tensor:
@@ -57,6 +71,8 @@ class LBFGS(torch.optim.Optimizer):
         group = self.param_groups[0]
         state = self.state[p]
         g = p.grad.detach().reshape(-1).float()
+        if "guard" in state and not self._accept_guarded(p, state, float(loss)):
+            return loss
         s_hist: list[torch.Tensor] = state.setdefault("s", [])
         y_hist: list[torch.Tensor] = state.setdefault("y", [])
         rho: list[torch.Tensor] = state.setdefault("rho", [])
@@ -86,6 +102,31 @@ class LBFGS(torch.optim.Optimizer):
                 b = y.dot(direction) * r
                 direction.addcmul_(s, a - b)
         step = direction.mul_(group["lr"])
+        if self._initial_scale is not None and "prev_g" not in state:  # the carried first step: check it next
+            state["guard"] = {"f0": float(loss), "gtd": float(g.dot(step)), "x0": p.detach().clone(), "tries": 0,
+                              "g0": g.clone()}
         p.add_(step.view_as(p).to(p.dtype))
         state["last_step"], state["prev_g"] = step, g.clone()
         return loss
+
+    def _accept_guarded(self, p: torch.Tensor, state: dict, loss: float) -> bool:
+        """Armijo on the carried first step, at the point it led to. True: keep it and go on as usual.
+        False: the parameter was moved to a shorter step from x0 (or the cautious probe) to evaluate next."""
+        guard = state["guard"]
+        step: torch.Tensor = state["last_step"]
+        if loss <= guard["f0"] + ARMIJO_C * guard["gtd"]:  # a NaN loss fails here too
+            del state["guard"]
+            return True
+        self.rejected_steps += 1
+        guard["tries"] += 1
+        if guard["tries"] <= MAX_BACKTRACKS:
+            step.mul_(0.5)
+            guard["gtd"] *= 0.5
+        else:  # the carried scale was wrong: fall back to torch's cautious first step, unchecked
+            g0 = guard["g0"]
+            step = g0.neg().mul_(min(1.0, 1.0 / float(g0.abs().sum())) * self.param_groups[0]["lr"])
+            state.pop("h_diag", None)
+            del state["guard"]
+        p.copy_(guard["x0"].reshape_as(p) + step.view_as(p).to(p.dtype))
+        state["last_step"] = step
+        return False
