@@ -26,6 +26,7 @@ def main() -> None:
     args = ap.parse_args()
     from impasto.device import keep_freed_memory
     from impasto.methods import clear_style_cache, stylize_adain
+    from impasto.options import make_options
 
     allocator_tuned = keep_freed_memory()  # as the impasto CLI does (the peer, in this process, gains too)
 
@@ -43,7 +44,7 @@ def main() -> None:
         row: dict[str, Any] = {"size": size}
         def once(x: torch.Tensor = x) -> Any:
             clear_style_cache()  # per-call cost includes encoding the style, as for a new painting
-            return stylize_adain(x, [style], model=args.model)
+            return stylize_adain(x, [style], make_options("adain", {"model": args.model} if args.model else {}))
 
         row["impasto_adain_s"] = median_seconds(once, args.repeats)
         if peer is not None:

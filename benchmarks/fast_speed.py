@@ -37,6 +37,7 @@ def main() -> None:
     allocator_tuned = keep_freed_memory()  # as the impasto CLI does (the peer, in this process, gains too)
     from impasto.export import export_fast_onnx
     from impasto.methods import stylize_fast
+    from impasto.options import make_options
 
     model = args.model or bundled.model("fast4")
     photo = load_image(bundled.photo("astronaut"))
@@ -58,7 +59,8 @@ def main() -> None:
         mix = torch.zeros(1, n_styles)
         mix[0, 0] = 1
         row: dict[str, Any] = {"size": size}
-        row["impasto_torch_s"] = median_seconds(lambda x=x: stylize_fast(x, model), args.repeats)
+        options = make_options("fast", {"model": str(model)})
+        row["impasto_torch_s"] = median_seconds(lambda x=x, o=options: stylize_fast(x, o), args.repeats)
         row["impasto_onnxruntime_s"] = median_seconds(
             lambda x=x, mix=mix: session.run(None, {"image": x.numpy(), "style_mix": mix.numpy()}), args.repeats)
         if peer is not None:

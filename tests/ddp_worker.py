@@ -10,7 +10,7 @@ import torch
 
 from impasto import bundled
 from impasto.train.data import ImageFolder
-from impasto.train.fast_style import FastStyleOptions, FastStyleRecipe
+from impasto.train.fast_style import FastStyleOptions, FastStyleRecipe, StyledPhotos
 from impasto.train.loop import TrainConfig, train
 
 
@@ -19,8 +19,10 @@ def main() -> None:
     out = Path(sys.argv[1])
     batch, accum, steps = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     photos = list(bundled.photos().values())
-    data = ImageFolder(photos, 32, seed=0)
-    opts = FastStyleOptions(styles=[bundled.style("picabia_udnie")], size=32, style_size=64, width=8)
+    # two styles: which style each sample trains must not depend on the process layout
+    styles = [bundled.style("picabia_udnie"), bundled.style("kandinsky_in_grey")]
+    data = StyledPhotos(ImageFolder(photos, 32, seed=0), len(styles), seed=0)
+    opts = FastStyleOptions(styles=styles, size=32, style_size=64, width=8)
     recipe = FastStyleRecipe(opts)
     setup = recipe.setup
 

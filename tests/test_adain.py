@@ -35,8 +35,14 @@ def test_masked_adain_gives_each_region_its_style():
 
 def test_decoder_and_discriminator_shapes():
     d = Decoder(slim=4)
-    assert d(torch.rand(1, 512, 4, 6)).shape == (1, 3, 32, 48)
+    assert d({"relu4_1": torch.rand(1, 512, 4, 6)}).shape == (1, 3, 32, 48)
     assert PatchDiscriminator()(torch.rand(2, 3, 64, 64)).shape[:2] == (2, 1)
+
+
+def _opts(model, **given):
+    from impasto.options import make_options
+
+    return make_options("adain", {"model": str(model), "precision": "fp32", "device": "cpu", **given})
 
 
 @pytest.fixture(scope="module")
@@ -77,15 +83,15 @@ def test_strength_zero_is_the_decoded_content_and_full_resolution(tiny_decoder):
 
     x = torch.rand(1, 3, 45, 61)
     style = torch.rand(1, 3, 32, 32)
-    zero, info = stylize_adain(x, [style], model=tiny_decoder, strength=0.0, precision="fp32", device="cpu")
-    full, _ = stylize_adain(x, [style], model=tiny_decoder, strength=1.0, precision="fp32", device="cpu")
+    zero, info = stylize_adain(x, [style], _opts(tiny_decoder, strength=0.0))
+    full, _ = stylize_adain(x, [style], _opts(tiny_decoder, strength=1.0))
     from impasto.methods import _adain_encoder, load_adain_model
 
     dec, _, _ = load_adain_model(tiny_decoder)
     enc = _adain_encoder("vgg16-keras-offline")
     padded = torch.nn.functional.pad(x, (0, 3, 0, 3), mode="reflect")
     with torch.no_grad():
-        decoded = dec(enc(padded)["relu4_1"])[..., :45, :61].clamp(0, 1)
+        decoded = dec(enc(padded))[..., :45, :61].clamp(0, 1)
     assert zero.shape == x.shape and info["size"] == [45, 61]
     assert torch.allclose(zero, decoded, atol=1e-5) and not torch.allclose(zero, full)
 
@@ -142,15 +148,15 @@ def test_a_repeated_style_is_encoded_once_and_a_changed_one_again(tiny_decoder, 
     real = enc.forward
     monkeypatch.setattr(enc, "forward", lambda image, layers=None: (  # count the style encodings (512 px)
         calls.append(image.shape) if image.shape[-1] == 512 else None) or real(image, layers))
-    first, _ = methods.stylize_adain(x, [style], model=tiny_decoder, precision="fp32", device="cpu")
-    again, _ = methods.stylize_adain(x, [style.clone()], model=tiny_decoder, precision="fp32", device="cpu")
+    first, _ = methods.stylize_adain(x, [style], _opts(tiny_decoder))
+    again, _ = methods.stylize_adain(x, [style.clone()], _opts(tiny_decoder))
     assert len(calls) == 1 and torch.equal(first, again)  # same pixels, another tensor: cached
     changed = style.clone()
     changed[..., 0, 0] += 0.5
-    other, _ = methods.stylize_adain(x, [changed], model=tiny_decoder, precision="fp32", device="cpu")
+    other, _ = methods.stylize_adain(x, [changed], _opts(tiny_decoder))
     assert len(calls) == 2 and not torch.equal(first, other)
     methods.clear_style_cache()
-    methods.stylize_adain(x, [style], model=tiny_decoder, precision="fp32", device="cpu")
+    methods.stylize_adain(x, [style], _opts(tiny_decoder))
     assert len(calls) == 3
 
 

@@ -28,9 +28,10 @@ def test_default_fast_model_stylizes_a_real_photo_with_each_style(content_path, 
                               "leger_contrast_of_forms"]
     from impasto.io import load_image, resize_long
     from impasto.methods import stylize_fast
+    from impasto.options import make_options
 
     x = resize_long(load_image(content_path), 128)
-    outs = [stylize_fast(x, bundled.model("fast4"), style_index=i)[0] for i in range(4)]
+    outs = [stylize_fast(x, make_options("fast", {"style_index": i}))[0] for i in range(4)]
     for i in range(4):
         assert (outs[i] - x).abs().mean() > 0.03  # it changes the photo
         for j in range(i):

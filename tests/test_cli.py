@@ -93,10 +93,26 @@ def test_bad_options_exit_2(content_path, style_path, capsys, args, message):
 @pytest.mark.parametrize("args", [["--style-weight", "-3"], ["--iterations", "0"], ["--optimizer", "sgd"],
                                   ["--bogus-flag"]])
 def test_nonsense_flags_exit_2_with_one_line(content_path, style_path, capsys, args):
-    with pytest.raises(SystemExit) as exc:
-        main(["stylize", str(content_path), "-s", str(style_path), *args])
+    try:  # argparse refuses some (SystemExit), the stylization contract the others (exit code 2)
+        code = main(["stylize", str(content_path), "-s", str(style_path), *args])
+    except SystemExit as exc:
+        code = exc.code
     err = capsys.readouterr().err.strip()
-    assert exc.value.code == 2 and err.count("\n") == 0 and "error" in err
+    assert code == 2 and err.count("\n") == 0 and "error" in err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--method", "fast", "--iterations", "5"], "fast has no option --iterations"),
+    (["--method", "gatys", "--style-index", "1"], "gatys has no option --style-index"),
+    (["--strength", "0.5", "--style-weight", "3"], "not both"),
+    (["--size", "nan"], "--size got 'nan'; it needs"),
+    (["--strength", "inf"], "--strength must be a finite number"),
+])
+def test_a_flag_the_method_does_not_have_or_a_bad_value_is_refused(content_path, style_path, capsys, args,
+                                                                   message):
+    code = main(["stylize", str(content_path), "-s", str(style_path), "--quiet", *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and err.count("\n") == 0
 
 
 def test_demo_runs_on_bundled_images(tmp_path, capsys):
@@ -115,7 +131,7 @@ def test_weights_list_json(capsys):
 
 def test_progress_bar_follows_a_total_that_shrinks_when_a_coarse_scale_settles():
     from impasto.cli.common import ProgressBar
-    from impasto.optimize import Progress
+    from impasto.progress import Progress
 
     bar = ProgressBar(quiet=False, desc="t")
     bar(Progress("scale 1/2", 1, 300, {"total": 1.0}, 0.1))

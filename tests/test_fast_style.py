@@ -15,6 +15,12 @@ from impasto.models.transformer import TransformerNet
 from impasto.train.loop import read_log
 
 
+def _opts(model, **given):
+    from impasto.options import make_options
+
+    return make_options("fast", {"model": str(model), "precision": "fp32", **given})
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("fast")
@@ -49,9 +55,9 @@ def test_any_size_and_style_mix_between_styles(tiny_model):
     from impasto.methods import stylize_fast
 
     x = torch.rand(1, 3, 37, 53)
-    a, _ = stylize_fast(x, tiny_model, style_index=0, precision="fp32")
-    b, _ = stylize_fast(x, tiny_model, style_index=1, precision="fp32")
-    m, info = stylize_fast(x, tiny_model, style_mix="0:1,1:1", precision="fp32")
+    a, _ = stylize_fast(x, _opts(tiny_model, style_index=0))
+    b, _ = stylize_fast(x, _opts(tiny_model, style_index=1))
+    m, info = stylize_fast(x, _opts(tiny_model, style_mix="0:1,1:1"))
     assert a.shape == x.shape and not torch.allclose(a, b)
     assert info["style"] == [0.5, 0.5]
     assert (m - a).abs().mean() > 0 and (m - b).abs().mean() > 0
@@ -61,7 +67,7 @@ def test_strength_zero_returns_the_content(tiny_model):
     from impasto.methods import stylize_fast
 
     x = torch.rand(1, 3, 32, 32)
-    y, _ = stylize_fast(x, tiny_model, strength=0.0, precision="fp32")
+    y, _ = stylize_fast(x, _opts(tiny_model, strength=0.0))
     assert torch.allclose(y, x, atol=1e-6)
 
 
@@ -100,7 +106,7 @@ def test_model_of_another_kind_is_refused(tmp_path):
 
     other = files.save(tmp_path / "x.safetensors", "cyclegan", {"w": torch.zeros(2)}, {})
     with pytest.raises(ModelFileError, match="is a 'cyclegan' model"):
-        stylize_fast(torch.rand(1, 3, 8, 8), other)
+        stylize_fast(torch.rand(1, 3, 8, 8), _opts(other))
 
 
 def test_style_index_out_of_range_and_bad_mix(tiny_model, content_path, capsys):

@@ -74,10 +74,12 @@ def test_multi_style_blend_and_weight_count_checked(small_pair):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"style_weight": -1.0}, "must be a finite number >= 0"),
+    ({"style_weight": -1.0}, "--style-weight must be >= 0"),
+    ({"style_weight": float("inf")}, "--style-weight must be a finite number"),
     ({"style_layers": ["relu9_9"]}, "unknown vgg16 layer"),
-    ({"optimizer": "sgd"}, "unknown optimizer"),
-    ({"init": "zeros"}, "unknown init"),
+    ({"optimizer": "sgd"}, "--optimizer must be one of lbfgs, adam"),
+    ({"init": "zeros"}, "--init must be one of content, noise, style"),
+    ({"sharpness": 3}, "gatys has no option --sharpness"),
 ])
 def test_bad_options_are_user_errors(small_pair, kwargs, message):
     content, style = small_pair

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from impasto.optimize import stylize
-from impasto.tiling import interior, optimize_tiled, tile_boxes
+from impasto.tiling import TilePlan, interior, optimize_tiled, tile_boxes
 
 
 def test_tiles_cover_every_pixel_for_any_offset():
@@ -18,14 +18,25 @@ def test_tiles_cover_every_pixel_for_any_offset():
 
 
 def test_only_tile_interiors_are_written_back():
+    """Each tile paints itself with its own number: a pixel must end with the number of the last tile whose
+    interior covers it, which fails if a tile's overlapping border were written over a neighbour's interior."""
     image = torch.zeros(1, 3, 200, 200)
+    painted = []
 
     def paint(piece, content_tile, n):
-        piece.fill_(1.0)
+        painted.append(len(painted) + 1)
+        piece.fill_(float(painted[-1]))
         return {"total": 0.0}
 
-    out = optimize_tiled(image, image, paint, iterations=1, passes=1, tile=128, overlap=32)
-    assert out.min() == 1.0  # interiors tile the whole image
+    plan = TilePlan(tile=128, overlap=32, passes=1)
+    out = optimize_tiled(image, image, paint, iterations=1, plan=plan)
+    boxes = list(tile_boxes(200, 200, 128, 32, (0, 0)))
+    assert len(boxes) == len(painted) > 1
+    expected = torch.zeros(200, 200)  # the last tile whose interior covers a pixel owns it
+    for number, box in zip(painted, boxes, strict=True):
+        t, left, b, r = interior(box, 200, 200, 16)
+        expected[t:b, left:r] = number
+    assert expected.min() > 0 and torch.equal(out[0, 0], expected)
 
 
 def test_tiled_scale_runs_and_reports_passes(small_pair):

@@ -53,6 +53,17 @@ def test_page_and_options(client):
     assert client.get("/api/styles/..%2F..%2Fetc%2Fpasswd.jpg").status_code == 404
 
 
+def test_the_form_is_described_by_the_same_declarations_as_the_cli(client):
+    from impasto import options
+
+    desc = client.get("/api/methods").json()
+    assert desc["default"] == options.WEB_DEFAULT_METHOD
+    assert desc["methods"] == json.loads(json.dumps(options.describe(web_only=True)))
+    for method, entry in desc["methods"].items():
+        strength = next(o for o in entry["options"] if o["name"] == "strength")
+        assert strength["default"] == options.make_options(method).strength
+
+
 @pytest.mark.parametrize("method,extra", [("adain", {"style_name": "picabia_udnie", "strength": "0.8"}),
                                           ("fast", {"style_index": "2"})])
 def test_feed_forward_jobs_return_a_png(client, photo_png, method, extra):
@@ -107,7 +118,8 @@ def test_limits_give_clear_http_errors(client, photo_png):
     truncated = post(photo_png[: len(photo_png) // 2])
     assert truncated.status_code == 415
     for bad in ({"method": "magic"}, {"size": "5000"}, {"strength": "2"}, {"style_name": "nope"},
-                {"preserve_color": "sepia"}):
+                {"preserve_color": "sepia"}, {"strength": "inf"}, {"strength": "1e308"}, {"style_weight": "3"},
+                {"size": "nan"}):
         assert post(photo_png, **bad).status_code == 422, bad
     no_style = client.post("/api/jobs", files={"content": ("x.png", photo_png, "image/png")},
                            data={"method": "gatys", "size": "64"})

@@ -1,8 +1,11 @@
 """``impasto compare``: run several methods or settings on the same pairs and put them side by side.
 
-A setting is ``NAME:key=value,key=value`` (keys are the method's keyword arguments, plus ``method``),
-e.g. ``gatys:method=gatys,size=256`` or ``fast:method=fast,style_index=1``. Every run's time and the
-process's peak memory are recorded; every setting gets the same metrics as ``impasto evaluate``.
+A setting is ``NAME:key=value,key=value`` (keys are the method's options as :mod:`impasto.stylizer`
+declares them, plus ``method``), e.g. ``gatys:method=gatys,size=256`` or
+``fast:method=fast,style_index=1``; ``--method M`` is the setting ``M:method=M`` (the method's defaults).
+Every run goes through the stylization contract, so a setting means what the same flags mean to
+``impasto stylize``. Every run's time and the process's peak memory are recorded; every setting gets the
+same metrics as ``impasto evaluate``.
 """
 
 from __future__ import annotations
@@ -13,69 +16,54 @@ import time
 from pathlib import Path
 from typing import Any
 
+from impasto import stylizer
 from impasto.errors import ImpastoError, InputError
 from impasto.io import load_image, save_image, write_bytes_atomic
-from impasto.methods import METHODS
 from impasto.report import Pair, evaluate, write_report
 
-NUMERIC = {"size", "iterations", "style_index", "seed", "max_size"}
-FLOATS = {"content_weight", "style_weight", "tv_weight", "strength", "style_scale"}
 
-
-def parse_setting(text: str) -> tuple[str, dict[str, Any]]:
+def parse_setting(text: str) -> tuple[str, stylizer.Options]:
+    """``NAME:method=M,key=value,...`` -> (NAME, the method's validated options)."""
     name, _, rest = text.partition(":")
     if not name or not name.replace("-", "").replace("_", "").isalnum():
         raise InputError(f"--setting {text!r}: expected NAME:key=value,... with a plain NAME")
-    kwargs: dict[str, Any] = {"method": "gatys"}
+    given: dict[str, Any] = {}
+    method = "gatys"
     for part in filter(None, rest.split(",")):
         key, eq, value = part.partition("=")
         if not eq:
             raise InputError(f"--setting {text!r}: {part!r} is not key=value")
         key = key.strip().replace("-", "_")
-        try:
-            kwargs[key] = int(value) if key in NUMERIC else float(value) if key in FLOATS else value
-        except ValueError as exc:
-            raise InputError(f"--setting {text!r}: {key} needs a number, got {value!r}") from exc
-    if kwargs["method"] not in METHODS:
-        raise InputError(f"--setting {text!r}: unknown method {kwargs['method']!r} ({', '.join(METHODS)})")
-    return name, kwargs
+        if key == "method":
+            method = value.strip()
+        else:
+            given[key] = value
+    try:
+        return name, stylizer.make_options(method, given)
+    except InputError as exc:
+        raise InputError(f"--setting {name}: {exc}") from exc
 
 
 def run_compare(contents: list[Path], styles: list[Path], settings: list[str], out_dir: Path,
                 eval_size: int = 512) -> dict[str, Any]:
     parsed = [parse_setting(s) for s in settings]
+    if not parsed:
+        raise InputError("give at least one --method or --setting")
     if len({n for n, _ in parsed}) != len(parsed):
         raise InputError("--setting names must be unique")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder")
+    for _, options in parsed:
+        stylizer.preload(options)  # a bad model fails before any folder is made
+    images = {p: load_image(p) for p in [*contents, *styles]}
     out_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"settings": {}, "pairs": [[str(c), str(s)] for c in contents for s in styles]}
-    grid_rows: list[list[Any]] = [[load_image(c), load_image(s)] for c in contents for s in styles]
-    for name, kwargs in parsed:
-        method = kwargs.pop("method")
-        folder = out_dir / name
-        folder.mkdir(exist_ok=True)
-        runs, pairs = [], []
-        for i, (c, s) in enumerate((c, s) for c in contents for s in styles):
-            t0 = time.perf_counter()
-            try:
-                if method == "gatys":
-                    image, info = METHODS[method](load_image(c), [load_image(s)], **kwargs)
-                else:
-                    image, info = METHODS[method](load_image(c), **kwargs)
-            except TypeError as exc:
-                raise InputError(f"--setting {name}: {exc}") from exc
-            except ImpastoError as exc:
-                raise InputError(f"--setting {name} on {c.name}: {exc}") from exc
-            target = save_image(image, folder / f"{c.stem}_{s.stem}.png")
-            runs.append({"content": str(c), "style": str(s), "output": str(target),
-                         "seconds": time.perf_counter() - t0,
-                         "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                         "device": info.get("device"), "precision": info.get("precision")})
-            pairs.append(Pair(c, s, target))
-            grid_rows[i].append(image)
+    grid_rows: list[list[Any]] = [[images[c], images[s]] for c in contents for s in styles]
+    for name, options in parsed:
+        runs, pairs = _run_setting(name, options, contents, styles, images, out_dir / name, grid_rows)
         result = evaluate(pairs, size=eval_size)
-        write_report(result, folder / "report")
-        summary["settings"][name] = {"method": method, "options": kwargs, "runs": runs,
-                                     "aggregate": result["aggregate"],
+        write_report(result, out_dir / name / "report")
+        summary["settings"][name] = {**stylizer.record(options), "runs": runs, "aggregate": result["aggregate"],
                                      "mean_seconds": sum(r["seconds"] for r in runs) / len(runs)}
     from impasto.sheet import grid
 
@@ -85,3 +73,25 @@ def run_compare(contents: list[Path], styles: list[Path], settings: list[str], o
     summary["sheet"] = str(out_dir / "side_by_side.png")
     write_bytes_atomic(out_dir / "compare.json", json.dumps(summary, indent=1).encode())
     return summary
+
+
+def _run_setting(name: str, options: stylizer.Options, contents: list[Path], styles: list[Path],
+                 images: dict[Path, Any], folder: Path, grid_rows: list[list[Any]]) -> tuple[list[Any], list[Pair]]:
+    """Every (content, style) pair through one setting; the images go into ``folder`` and the grid."""
+    folder.mkdir(exist_ok=True)
+    runs, pairs = [], []
+    for i, (c, s) in enumerate((c, s) for c in contents for s in styles):
+        t0 = time.perf_counter()
+        request = stylizer.StylizeRequest(images[c], [images[s]], options)
+        try:
+            out = stylizer.stylize(request)
+        except ImpastoError as exc:
+            raise InputError(f"--setting {name} on {c.name}: {exc}") from exc
+        target = save_image(out.image, folder / f"{c.stem}_{s.stem}.png")
+        runs.append({"content": str(c), "style": str(s), "output": str(target),
+                     "seconds": time.perf_counter() - t0,
+                     "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                     "device": out.record.get("device"), "precision": out.record.get("precision")})
+        pairs.append(Pair(c, s, target))
+        grid_rows[i].append(out.image)
+    return runs, pairs

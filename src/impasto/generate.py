@@ -18,11 +18,11 @@ def load(model: str | Path) -> tuple[str, torch.nn.Module, dict[str, Any]]:
     path = files.model_file(model)
     kind, _ = files.read_meta(path)
     if kind == "dcgan":
-        from impasto.train.dcgan import load_generator
+        from impasto.models.dcgan import load_generator
 
         net, meta = load_generator(path)
     elif kind == "vae":
-        from impasto.train.vae import load_vae
+        from impasto.models.vae import load_vae
 
         net, meta = load_vae(path)  # type: ignore[assignment]
     else:
@@ -36,7 +36,7 @@ def sample(model: str | Path, n: int, *, seed: int = 0) -> tuple[torch.Tensor, d
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         if kind == "dcgan":
-            from impasto.train.dcgan import generate
+            from impasto.models.dcgan import generate
 
             images = generate(net, torch.randn(n, int(meta["nz"]), generator=gen))  # type: ignore[arg-type]
         else:

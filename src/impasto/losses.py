@@ -150,22 +150,6 @@ class GramStyleLoss(nn.Module):
         }
 
 
-class MeanStdStyleLoss(nn.Module):
-    """AdaIN's style loss: match per-channel mean and std of features (Huang & Belongie 2017)."""
-
-    def __init__(self, layers: list[str], weight: float = 1.0) -> None:
-        super().__init__()
-        self.layers, self.weight = layers, float(weight)
-
-    def forward(self, features: Features, targets: Features) -> torch.Tensor:
-        total = torch.zeros((), device=next(iter(features.values())).device)
-        for name in self.layers:
-            m, s = mean_std(features[name])
-            mt, st = mean_std(targets[name])
-            total = total + (m - mt).pow(2).mean() + (s - st).pow(2).mean()
-        return self.weight * total
-
-
 class TVLoss(nn.Module):
     """Total variation on pixels: mean squared (or absolute) neighbour difference."""
 

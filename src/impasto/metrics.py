@@ -89,13 +89,20 @@ def content_loss(stylized: torch.Tensor, content: torch.Tensor) -> float:
     return float((a - b).pow(2).sum() / b.pow(2).sum().clamp_min(1e-12))
 
 
+def style_grams(image: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The Gram matrices ``style_loss`` compares (compute once, compare with many)."""
+    f = _features(image)
+    return {n: gram_matrix(f[n]) for n in STYLE_LAYERS}
+
+
+def gram_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    """Mean over the style layers of ``||G_a - G_b||^2 / ||G_b||^2``."""
+    return sum(float((a[n] - b[n]).pow(2).sum() / b[n].pow(2).sum().clamp_min(1e-12))
+               for n in STYLE_LAYERS) / len(STYLE_LAYERS)
+
+
 def style_loss(stylized: torch.Tensor, style: torch.Tensor) -> float:
-    fa, fs = _features(stylized), _features(style)
-    total = 0.0
-    for n in STYLE_LAYERS:
-        ga, gs = gram_matrix(fa[n]), gram_matrix(fs[n])
-        total += float((ga - gs).pow(2).sum() / gs.pow(2).sum().clamp_min(1e-12))
-    return total / len(STYLE_LAYERS)
+    return gram_distance(style_grams(stylized), style_grams(style))
 
 
 def perceptual_distance(x: torch.Tensor, y: torch.Tensor) -> float:

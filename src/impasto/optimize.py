@@ -10,10 +10,11 @@ larger scale, which is both faster and better (large structures settle where the
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import resource
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -27,10 +28,14 @@ from impasto.features import Encoder, Weights, resolve_weights
 from impasto.io import ImageLike, fit_size, load_image, resize
 from impasto.lbfgs import LBFGS
 from impasto.losses import ContentLoss, GramStyleLoss, TVLoss
+from impasto.options import GatysOptions, make_options
+from impasto.progress import Callback, Progress
+
+__all__ = ["Callback", "Progress", "StylizeResult", "scale_schedule", "stylize"]
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-#: defaults chosen by looking at outputs on ../shared/images pairs (see docs/defaults.md)
+#: the fixed weights used when some are hand-set (see docs/defaults_sheet.jpg, made by docs/make_defaults_sheet.py)
 DEFAULT_CONTENT_WEIGHT = 1.0
 DEFAULT_STYLE_WEIGHT = 10.0
 DEFAULT_TV_WEIGHT = 1.0
@@ -45,23 +50,6 @@ PLATEAU_WINDOW = 10
 
 Init = Literal["content", "noise", "style"]
 PreserveColor = Literal[False, "luminance", "histogram"]
-
-
-@dataclass
-class Progress:
-    """What every long-running function reports after each step."""
-
-    stage: str
-    step: int
-    total: int
-    losses: dict[str, float]
-    elapsed: float
-    preview: torch.Tensor | None = None
-    scale: int | None = None
-
-
-Callback = Callable[[Progress], bool | None]
-"""Return True from a callback to stop early (the web UI's cancel, the benchmark's target loss)."""
 
 
 @dataclass
@@ -125,10 +113,43 @@ def _plateaued(totals: list[float], threshold: float) -> bool:
     return before - now < threshold * abs(before)
 
 
-def _check_weights(**weights: float) -> None:
-    for name, value in weights.items():
-        if value is None or not math.isfinite(value) or value < 0:
-            raise InputError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
+@dataclass
+class EngineKnobs:
+    """Engine settings that are not user options (tests, benchmarks and the tiler tune them)."""
+
+    start_size: int = START_SIZE
+    coarse_plateau: float = COARSE_PLATEAU
+    tile_above: int | None = tiling.DEFAULT_MAX_PIXELS
+    tile_size: int = tiling.DEFAULT_TILE
+    normalize: bool = True
+    #: a weights entry object instead of a name (the Python API accepts either for ``weights``)
+    weights_entry: Weights | None = None
+
+
+def _split_settings(settings: dict[str, Any]) -> tuple[GatysOptions, EngineKnobs]:
+    """Keyword arguments of :func:`stylize` -> the method's validated options and the engine knobs."""
+    knob_names = {f.name for f in dataclasses.fields(EngineKnobs)}
+    knobs = EngineKnobs(**{k: v for k, v in settings.items() if k in knob_names})
+    user = {k: v for k, v in settings.items() if k not in knob_names}
+    if user.get("preserve_color") in (False, "none"):
+        user["preserve_color"] = None
+    if isinstance(user.get("weights"), Weights):
+        knobs.weights_entry = user.pop("weights")
+    if user.get("layer_weights") is not None and "strength" not in user:
+        user["strength"] = None
+    return make_options("gatys", user), knobs  # type: ignore[return-value]
+
+
+def _check(options: GatysOptions, knobs: EngineKnobs) -> None:
+    """What the declarations cannot say on their own (relations between options)."""
+    unknown = set(options.layer_weights or {}) - set(options.style_layers)
+    if unknown:
+        raise InputError(f"--layer-weights names {', '.join(sorted(unknown))}, not among the style layers "
+                         f"{', '.join(options.style_layers)}")
+    if not 0 <= knobs.coarse_plateau < 1:
+        raise InputError(f"coarse_plateau must be in [0, 1), got {knobs.coarse_plateau}")
+    if options.strength is not None and not knobs.normalize:
+        raise InputError("strength calibration needs the normalized losses (normalize=True)")
 
 
 def _init_image(kind: str, content: torch.Tensor, style: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -141,218 +162,265 @@ def _init_image(kind: str, content: torch.Tensor, style: torch.Tensor, gen: torc
     raise InputError(f"unknown init {kind!r} (use content, noise or style)")
 
 
-def stylize(
-    content: ImageLike,  # type: ignore[valid-type]
-    styles: ImageLike | Sequence[ImageLike],  # type: ignore[valid-type]
-    *,
-    style_weights: Sequence[float] | None = None,
-    content_weight: float = DEFAULT_CONTENT_WEIGHT,
-    style_weight: float = DEFAULT_STYLE_WEIGHT,
-    tv_weight: float = DEFAULT_TV_WEIGHT,
-    content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
-    style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
-    layer_weights: dict[str, float] | None = None,
-    optimizer: str = "lbfgs",
-    iterations: int | None = None,
-    size: int | None = 512,
-    style_scale: float = 1.0,
-    init: str = "content",
-    preserve_color: PreserveColor | str = False,
-    seed: int = 0,
-    device: str = "auto",
-    precision: str = "auto",
-    backbone: str | None = None,
-    weights: str | Weights | None = None,
-    pooling: str = "max",
-    multiscale: bool = True,
-    start_size: int = START_SIZE,
-    coarse_plateau: float = COARSE_PLATEAU,
-    tile_above: int | None = tiling.DEFAULT_MAX_PIXELS,
-    tile_size: int = tiling.DEFAULT_TILE,
-    callback: Callback | None = None,
-    preview_every: int = 0,
-    normalize: bool = True,
-    encoder: Encoder | None = None,
-    strength: float | None = None,
-) -> tuple[torch.Tensor, StylizeResult]:
+@dataclass
+class _Images:
+    """The pair as the engine optimizes it (colour handling applied), and the photo as given."""
+
+    content: torch.Tensor
+    styles: list[torch.Tensor]
+    blend: list[float]
+    original: torch.Tensor
+    luminance_only: bool
+
+    @classmethod
+    def load(cls, content: ImageLike, styles: Any, style_weights: Sequence[float] | None,  # type: ignore[valid-type]
+             preserve_color: str | None) -> _Images:
+        style_list = list(styles) if isinstance(styles, list | tuple) else [styles]
+        if not style_list:
+            raise InputError("at least one style image is needed")
+        blend = list(style_weights) if style_weights is not None else [1.0] * len(style_list)
+        if len(blend) != len(style_list):
+            raise InputError(f"{len(style_list)} styles but {len(blend)} style weights")
+        if any((not math.isfinite(w)) or w < 0 for w in blend) or sum(blend) <= 0:
+            raise InputError("style weights must be >= 0 and not all zero")
+        content_img = load_image(content)
+        style_imgs = [load_image(s) for s in style_list]
+        if preserve_color == "histogram":
+            style_imgs = [color.match_color_histogram(s, content_img) for s in style_imgs]
+        original = content_img
+        if preserve_color == "luminance":
+            content_img = color.luminance(content_img)
+            style_imgs = [color.match_luminance(color.luminance(s), content_img) for s in style_imgs]
+        return cls(content_img, style_imgs, blend, original, preserve_color == "luminance")
+
+
+@dataclass
+class _Scale:
+    """One level of the pyramid: its images at that size and its iteration budget."""
+
+    index: int
+    count: int
+    long_side: int
+    iterations: int
+    content: torch.Tensor
+    styles: list[torch.Tensor]
+
+    @property
+    def stage(self) -> str:
+        return f"scale {self.index + 1}/{self.count}"
+
+    @property
+    def last(self) -> bool:
+        return self.index == self.count - 1
+
+
+@dataclass
+class _Run:
+    """Everything one stylization carries from scale to scale: the request, the device, the encoder,
+    the calibrated weights, progress counters and the L-BFGS curvature."""
+
+    options: GatysOptions
+    knobs: EngineKnobs
+    images: _Images
+    enc: Encoder
+    dev: torch.device
+    dtype: torch.dtype | None
+    callback: Callback | None
+    preview_every: int
+    t0: float
+    step: int = 0
+    step_total: int = 0
+    stopped: bool = False
+    terms: dict[str, float] = field(default_factory=dict)
+    calibration: calibrate.Calibration | None = None
+    curvature: _CurvatureCarry = field(default_factory=lambda: _CurvatureCarry())
+    gen: torch.Generator = field(default_factory=torch.Generator)
+
+    @property
+    def mf(self) -> torch.memory_format:
+        return memory_format(self.dev, self.dtype)
+
+    def weights(self) -> tuple[float, float, dict[str, float] | None]:
+        """(content, style, per-layer) weights: calibrated, hand-set, or the fixed defaults."""
+        if self.calibration is not None:
+            c = self.calibration
+            return c.content_weight, c.style_weight, c.layer_weights
+        o = self.options
+        return (DEFAULT_CONTENT_WEIGHT if o.content_weight is None else o.content_weight,
+                DEFAULT_STYLE_WEIGHT if o.style_weight is None else o.style_weight, o.layer_weights)
+
+    def report(self, scale: _Scale, stage: str, preview: torch.Tensor | None = None) -> None:
+        """Tell the callback; a True answer stops the run."""
+        if self.callback is not None and self.callback(Progress(
+                stage, self.step, self.step_total, self.terms, time.perf_counter() - self.t0, preview,
+                scale.long_side)):
+            self.stopped = True
+
+
+def stylize(content: ImageLike, styles: ImageLike | Sequence[ImageLike],  # type: ignore[valid-type]
+            options: GatysOptions | None = None, *, style_weights: Sequence[float] | None = None,
+            callback: Callback | None = None, preview_every: int = 0, encoder: Encoder | None = None,
+            **settings: Any) -> tuple[torch.Tensor, StylizeResult]:
     """Stylize ``content`` with ``styles``; returns the (1,3,H,W) image in [0,1] and a result record.
 
-    ``strength`` (0..1) replaces ``content_weight``, ``style_weight`` and ``layer_weights`` by weights
-    calibrated on this pair (:mod:`impasto.calibrate`), so the same strength gives the same balance of
-    content kept and style taken on any pair; the chosen weights are in ``result.weights``. Coarse scales
-    end early once their loss stops falling (``coarse_plateau``; 0 runs every scale's full count); the final
-    scale always runs its full count; ``result.schedule_run`` says what each scale ran."""
+    The options are :class:`impasto.options.GatysOptions` (give the object, or its fields as keyword
+    arguments: ``size=``, ``strength=``, ``iterations=``, ...; the defaults are the CLI's), plus the
+    :class:`EngineKnobs` as keyword arguments. ``strength`` (0..1, default 0.5) sets content, style and
+    per-layer weights calibrated on this pair (:mod:`impasto.calibrate`), so the same strength gives the
+    same balance on any pair; hand-set ``content_weight``/``style_weight``/``layer_weights`` replace it.
+    Coarse scales end early once their loss stops falling; the final scale always runs its full count;
+    ``result.schedule_run`` says what each scale ran."""
     t0 = time.perf_counter()
-    dev = pick_device(device)
-    dtype = pick_dtype(dev, precision)
-    mf = memory_format(dev, dtype)
-    if optimizer not in DEFAULT_ITERATIONS:
-        raise InputError(f"unknown optimizer {optimizer!r} (use lbfgs or adam)")
-    if preserve_color not in (False, None, "none", "luminance", "histogram"):
-        raise InputError(f"unknown --preserve-color {preserve_color!r} (use luminance or histogram)")
-    _check_weights(content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
-                   style_scale=style_scale)
-    if style_scale <= 0:
-        raise InputError("--style-scale must be > 0")
-    if strength is not None and not 0 <= strength <= 1:
-        raise InputError(f"--strength must be between 0 and 1, got {strength}")
-    unknown = set(layer_weights or {}) - set(style_layers)
-    if unknown:
-        raise InputError(f"--layer-weights names {', '.join(sorted(unknown))}, not among the style layers "
-                         f"{', '.join(style_layers)}")
-    if not 0 <= coarse_plateau < 1:
-        raise InputError(f"coarse_plateau must be in [0, 1), got {coarse_plateau}")
-    if strength is not None and not normalize:
-        raise InputError("strength calibration needs the normalized losses (normalize=True)")
-    iterations = DEFAULT_ITERATIONS[optimizer] if iterations is None else iterations
-    if iterations < 1:
-        raise InputError("--iterations must be >= 1")
-
-    style_list = list(styles) if isinstance(styles, list | tuple) else [styles]
-    if not style_list:
-        raise InputError("at least one style image is needed")
-    blend = list(style_weights) if style_weights is not None else [1.0] * len(style_list)
-    if len(blend) != len(style_list):
-        raise InputError(f"{len(style_list)} styles but {len(blend)} style weights")
-    if any((not math.isfinite(w)) or w < 0 for w in blend) or sum(blend) <= 0:
-        raise InputError("style weights must be >= 0 and not all zero")
-
-    content_img = load_image(content)
-    style_imgs = [load_image(s) for s in style_list]
-    if preserve_color == "histogram":
-        style_imgs = [color.match_color_histogram(s, content_img) for s in style_imgs]
-    luminance_only = preserve_color == "luminance"
-    original_content = content_img
-    if luminance_only:
-        content_img = color.luminance(content_img)
-        style_imgs = [color.match_luminance(color.luminance(s), content_img) for s in style_imgs]
-
-    h0, w0 = content_img.shape[-2:]
-    final_long = size or max(h0, w0)
-    schedule = scale_schedule(final_long, iterations, start_size, multiscale)
-    enc = encoder or Encoder(
-        [*content_layers, *style_layers], resolve_weights(backbone, weights), pooling=pooling  # type: ignore[arg-type]
-    )
-    enc = enc.to(dev, memory_format=mf)
-    if dtype is not None:  # weights held in the compute dtype: autocast would re-cast all of them every step
-        enc = (enc if encoder is None else copy.deepcopy(enc)).to(dtype)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-
+    if options is None:
+        options, knobs = _split_settings(settings)
+    else:
+        knobs = EngineKnobs(**settings)
+    _check(options, knobs)
+    images = _Images.load(content, styles, style_weights, options.preserve_color)
+    dev = pick_device(options.device)
+    run = _Run(options, knobs, images, _encoder(options, knobs, encoder, dev), dev,
+               pick_dtype(dev, options.precision), callback, preview_every, t0)
+    torch.manual_seed(options.seed)
+    run.gen.manual_seed(options.seed)
+    h0, w0 = images.content.shape[-2:]
+    iterations = options.iterations or DEFAULT_ITERATIONS[options.optimizer]
+    schedule = scale_schedule(options.size or max(h0, w0), iterations, knobs.start_size, options.multiscale)
+    run.step_total = sum(n for _, n in schedule)
     image: torch.Tensor | None = None
-    step_total = sum(n for _, n in schedule)
-    step = 0
-    terms_f: dict[str, float] = {}
-    stopped = False
-    calibration = None
     schedule_run: list[tuple[int, int]] = []
-    curvature = _CurvatureCarry()
-    for scale_index, (long_side, n_iter) in enumerate(schedule):
-        hw = fit_size(h0, w0, long_side)
-        c = resize(content_img, hw).to(dev).contiguous(memory_format=mf)
-        s_long = max(16, round(long_side * style_scale))
-        s_imgs = [resize(s, fit_size(s.shape[-2], s.shape[-1], s_long)).to(dev).contiguous(memory_format=mf)
-                  for s in style_imgs]
-        if strength is not None and calibration is None:  # measured once, on the first (cheapest) scale
-            unit = _style_loss(enc, s_imgs, blend, style_layers, None, float(len(style_layers)), True, dev, dtype)
-            reference = s_imgs[max(range(len(blend)), key=blend.__getitem__)]
-            calibration = calibrate.calibrate(strength, *calibrate.measure(enc, c, unit, content_layers, reference,
-                                                                            dev, dtype))
-            content_weight, style_weight = calibration.content_weight, calibration.style_weight
-            layer_weights = calibration.layer_weights
-        style_loss = _style_loss(enc, s_imgs, blend, style_layers, layer_weights, style_weight, normalize, dev, dtype)
-        tv = TVLoss(tv_weight, normalize)
-        if image is None:
-            image = _init_image(init, c, s_imgs[0], gen)
-        else:
-            image = F.interpolate(image, size=hw, mode="bicubic", align_corners=False).clamp(0, 1)
-        stage = f"scale {scale_index + 1}/{len(schedule)}"
-        if tile_above is not None and hw[0] * hw[1] > tile_above:
-            before = step
-            image, step, stopped, terms_f = _run_tiled(
-                image, c, enc, style_loss, tv, content_layers, content_weight, normalize, dev, dtype, optimizer,
-                n_iter, gen, callback, stage, step, step_total, t0, long_side, tile_size, curvature)
-            schedule_run.append((long_side, step - before))
-            if stopped:
-                break
-            continue
-        objective = Objective(enc, _content_loss(enc, c, content_layers, content_weight, normalize, dev, dtype),
-                              style_loss, tv, dev, dtype)
-        image = image.detach().to(dev).contiguous().requires_grad_(True)  # L-BFGS needs a flat view
-        opt = curvature.optimizer(optimizer, image)
-        totals: list[float] = []
-        last_scale = scale_index == len(schedule) - 1
-        for i in range(n_iter):
-            terms_f = _step(opt, objective, image)
-            step += 1
-            totals.append(terms_f["total"])
-            if not math.isfinite(terms_f["total"]):
-                raise InputError("the optimization diverged (loss is not finite); lower the weights or use lbfgs")
-            settled = not last_scale and _plateaued(totals, coarse_plateau) and i < n_iter - 1
-            if settled:
-                step_total -= n_iter - i - 1  # the progress total shrinks by what this scale skips
-            if callback is not None:
-                want_preview = preview_every > 0 and (i % preview_every == 0 or i == n_iter - 1)
-                preview = _finish(image, original_content, luminance_only) if want_preview else None
-                report = Progress(stage, step, step_total, terms_f, time.perf_counter() - t0, preview, long_side)
-                if callback(report):
-                    stopped = True
-                    break
-            if settled:
-                break
-        schedule_run.append((long_side, len(totals)))
-        curvature.keep(opt, image)
-        if stopped:
+    for index, (long_side, n_iter) in enumerate(schedule):
+        scale = _scale(run, index, len(schedule), long_side, n_iter)
+        image = _next_image(run, scale, image)
+        before = run.step
+        image = _optimize_scale(run, scale, image)
+        schedule_run.append((long_side, run.step - before))
+        if run.stopped:
             break
-
     assert image is not None
-    out = _finish(image, original_content, luminance_only)
-    result = StylizeResult(
-        losses=terms_f, iterations=step, seconds=time.perf_counter() - t0, peak_memory_mb=peak_memory_mb(dev),
-        device=str(dev), precision=precision_name(dtype), size=(int(out.shape[-2]), int(out.shape[-1])),
-        schedule=schedule, schedule_run=schedule_run, stopped_early=stopped,
-        weights={"content_weight": content_weight, "style_weight": style_weight, "tv_weight": tv_weight,
-                 "style_weights": blend, "content_layers": list(content_layers),
-                 "style_layers": list(style_layers), "layer_weights": layer_weights or {},
-                 "backbone": enc.weights.entry.name, "optimizer": optimizer, "init": init, "seed": seed,
-                 "strength": strength, "calibration": calibration.as_dict() if calibration else None},
+    out = _finish(image, images.original, images.luminance_only)
+    return out, _result(run, out, schedule, schedule_run)
+
+
+def _encoder(options: GatysOptions, knobs: EngineKnobs, encoder: Encoder | None, dev: torch.device) -> Encoder:
+    """The VGG encoder on the device, its weights held in the compute dtype (autocast would re-cast all of
+    them every step); a caller's encoder is copied, never changed in place."""
+    dtype = pick_dtype(dev, options.precision)
+    mf = memory_format(dev, dtype)
+    entry = knobs.weights_entry or options.weights
+    backbone = None if entry is not None else options.backbone
+    enc = encoder or Encoder([*options.content_layers, *options.style_layers], resolve_weights(backbone, entry),
+                             pooling=options.pooling)  # type: ignore[arg-type]
+    enc = enc.to(dev, memory_format=mf)
+    if dtype is not None:
+        enc = (enc if encoder is None else copy.deepcopy(enc)).to(dtype)
+    return enc
+
+
+def _scale(run: _Run, index: int, count: int, long_side: int, n_iter: int) -> _Scale:
+    img = run.images
+    h0, w0 = img.content.shape[-2:]
+    c = resize(img.content, fit_size(h0, w0, long_side)).to(run.dev).contiguous(memory_format=run.mf)
+    s_long = max(16, round(long_side * run.options.style_scale))
+    styles = [resize(s, fit_size(s.shape[-2], s.shape[-1], s_long)).to(run.dev).contiguous(memory_format=run.mf)
+              for s in img.styles]
+    return _Scale(index, count, long_side, n_iter, c, styles)
+
+
+def _next_image(run: _Run, scale: _Scale, image: torch.Tensor | None) -> torch.Tensor:
+    """The starting image of a scale: the init at the first, the previous scale's result upsampled after."""
+    if image is None:
+        return _init_image(run.options.init, scale.content, scale.styles[0], run.gen)
+    return F.interpolate(image, size=tuple(scale.content.shape[-2:]), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def _criterion(run: _Run, scale: _Scale) -> tuple[GramStyleLoss, TVLoss]:
+    """The style and TV terms at this scale; the first scale also calibrates the weights for ``strength``
+    (measured once, where it is cheapest)."""
+    o, normalize = run.options, run.knobs.normalize
+    if o.strength is not None and run.calibration is None:
+        unit = _style_loss(run, scale, None, float(len(o.style_layers)))
+        blend = run.images.blend
+        reference = scale.styles[max(range(len(blend)), key=blend.__getitem__)]
+        run.calibration = calibrate.calibrate(o.strength, *calibrate.measure(
+            run.enc, scale.content, unit, o.content_layers, reference, run.dev, run.dtype))
+    _, style_weight, layer_weights = run.weights()
+    return _style_loss(run, scale, layer_weights, style_weight), TVLoss(o.tv_weight, normalize)
+
+
+def _optimize_scale(run: _Run, scale: _Scale, image: torch.Tensor) -> torch.Tensor:
+    """Run one scale's iterations (in tiles when the image is too large); returns the optimized image."""
+    style_loss, tv = _criterion(run, scale)
+    hw = scale.content.shape[-2] * scale.content.shape[-1]
+    if run.knobs.tile_above is not None and hw > run.knobs.tile_above:
+        return _run_tiled(run, scale, image, style_loss, tv)
+    objective = Objective(run.enc, _content_loss(run, scale.content), style_loss, tv, run.dev, run.dtype)
+    image = image.detach().to(run.dev).contiguous().requires_grad_(True)  # L-BFGS needs a flat view
+    opt = run.curvature.optimizer(run.options.optimizer, image)
+    totals: list[float] = []
+    for i in range(scale.iterations):
+        run.terms = _step(opt, objective, image)
+        run.step += 1
+        totals.append(run.terms["total"])
+        if not math.isfinite(run.terms["total"]):
+            raise InputError("the optimization diverged (loss is not finite); lower the weights or use lbfgs")
+        settled = not scale.last and _plateaued(totals, run.knobs.coarse_plateau) and i < scale.iterations - 1
+        if settled:
+            run.step_total -= scale.iterations - i - 1  # the progress total shrinks by what this scale skips
+        every = run.preview_every
+        want_preview = every > 0 and (i % every == 0 or i == scale.iterations - 1) and run.callback is not None
+        run.report(scale, scale.stage, _finish(image, run.images.original, run.images.luminance_only)
+                   if want_preview else None)
+        if run.stopped or settled:
+            break
+    run.curvature.keep(opt, image)
+    return image
+
+
+def _result(run: _Run, out: torch.Tensor, schedule: list[tuple[int, int]], schedule_run: list[tuple[int, int]]
+            ) -> StylizeResult:
+    o = run.options
+    content_weight, style_weight, layer_weights = run.weights()
+    return StylizeResult(
+        losses=run.terms, iterations=run.step, seconds=time.perf_counter() - run.t0,
+        peak_memory_mb=peak_memory_mb(run.dev), device=str(run.dev), precision=precision_name(run.dtype),
+        size=(int(out.shape[-2]), int(out.shape[-1])), schedule=schedule, schedule_run=schedule_run,
+        stopped_early=run.stopped,
+        weights={"content_weight": content_weight, "style_weight": style_weight, "tv_weight": o.tv_weight,
+                 "style_weights": run.images.blend, "content_layers": list(o.content_layers),
+                 "style_layers": list(o.style_layers), "layer_weights": layer_weights or {},
+                 "backbone": run.enc.weights.entry.name, "optimizer": o.optimizer, "init": o.init, "seed": o.seed,
+                 "strength": o.strength, "calibration": run.calibration.as_dict() if run.calibration else None},
     )
-    return out, result
 
 
-def _run_tiled(image: torch.Tensor, content: torch.Tensor, enc: Encoder, style_loss: GramStyleLoss, tv: TVLoss,
-               content_layers: Sequence[str], content_weight: float, normalize: bool, dev: torch.device,
-               dtype: torch.dtype | None, optimizer: str, n_iter: int, gen: torch.Generator,
-               callback: Callback | None, stage: str, step: int, step_total: int, t0: float, long_side: int,
-               tile_size: int, curvature: _CurvatureCarry) -> tuple[torch.Tensor, int, bool, dict[str, float]]:
+def _run_tiled(run: _Run, scale: _Scale, image: torch.Tensor, style_loss: GramStyleLoss, tv: TVLoss
+               ) -> torch.Tensor:
     """One scale in overlapping tiles (see :mod:`impasto.tiling`); progress is reported per pass."""
+    n_iter = scale.iterations
     passes = 2 if n_iter >= 4 else 1
-    state = {"step": step, "stopped": False, "terms": {}}
 
     def step_tile(piece: torch.Tensor, content_tile: torch.Tensor, n: int) -> dict[str, float]:
-        objective = Objective(enc, _content_loss(enc, content_tile.to(dev), content_layers, content_weight,
-                                                 normalize, dev, dtype), style_loss, tv, dev, dtype)
-        param = piece.to(dev).clone().contiguous().requires_grad_(True)
-        opt = curvature.optimizer(optimizer, param)
+        objective = Objective(run.enc, _content_loss(run, content_tile.to(run.dev)), style_loss, tv, run.dev,
+                              run.dtype)
+        param = piece.to(run.dev).clone().contiguous().requires_grad_(True)
+        opt = run.curvature.optimizer(run.options.optimizer, param)
         terms: dict[str, float] = {}
         for _ in range(n):
             terms = _step(opt, objective, param)
-        curvature.keep(opt, param)
+        run.curvature.keep(opt, param)
         piece.copy_(param.detach().to(piece.device))
         return terms
 
     def on_pass(p: int, terms: dict[str, float]) -> bool:
-        state["step"] += max(1, n_iter // passes)
-        state["terms"] = terms
-        if callback is not None and callback(Progress(f"{stage} (tiled pass {p + 1}/{passes})", state["step"],
-                                                      step_total, terms, time.perf_counter() - t0, None, long_side)):
-            state["stopped"] = True
-        return bool(state["stopped"])
+        run.step += max(1, n_iter // passes)
+        run.terms = terms
+        run.report(scale, f"{scale.stage} (tiled pass {p + 1}/{passes})")
+        return run.stopped
 
-    out = tiling.optimize_tiled(image.detach().cpu(), content.detach().cpu(), step_tile, iterations=n_iter,
-                                passes=passes, tile=tile_size, overlap=max(8, tile_size // 8), generator=gen,
-                                on_pass=on_pass)
-    return out, state["step"], bool(state["stopped"]), state["terms"]  # type: ignore[return-value]
+    size = run.knobs.tile_size
+    plan = tiling.TilePlan(tile=size, overlap=max(8, size // 8), passes=passes)
+    return tiling.optimize_tiled(image.detach().cpu(), scale.content.detach().cpu(), step_tile, iterations=n_iter,
+                                 plan=plan, generator=run.gen, on_pass=on_pass)
 
 
 def _step(opt: torch.optim.Optimizer, objective: Objective, image: torch.Tensor) -> dict[str, float]:
@@ -400,24 +468,25 @@ def _make_optimizer(name: str, image: torch.Tensor, initial_scale: float | None 
     return torch.optim.Adam([image], lr=0.02)
 
 
-def _style_loss(enc: Encoder, styles: list[torch.Tensor], blend: list[float], style_layers: Sequence[str],
-                layer_weights: dict[str, float] | None, style_weight: float, normalize: bool, dev: torch.device,
-                dtype: torch.dtype | None) -> GramStyleLoss:
+def _style_loss(run: _Run, scale: _Scale, layer_weights: dict[str, float] | None, style_weight: float
+                ) -> GramStyleLoss:
     """Blended Gram targets of the whole style images: computed once per scale, shared by all tiles."""
-    with torch.no_grad(), autocast(dev, dtype):
-        s_feats = [enc(s, style_layers) for s in styles]
-    targets = GramStyleLoss.targets_from(s_feats, blend, list(style_layers), normalize)
-    return GramStyleLoss(targets, layer_weights, style_weight / len(style_layers), normalize)
+    layers = list(run.options.style_layers)
+    with torch.no_grad(), autocast(run.dev, run.dtype):
+        s_feats = [run.enc(s, layers) for s in scale.styles]
+    targets = GramStyleLoss.targets_from(s_feats, run.images.blend, layers, run.knobs.normalize)
+    return GramStyleLoss(targets, layer_weights, style_weight / len(layers), run.knobs.normalize)
 
 
-def _content_loss(enc: Encoder, content: torch.Tensor, content_layers: Sequence[str], content_weight: float,
-                  normalize: bool, dev: torch.device, dtype: torch.dtype | None) -> torch.nn.Module | None:
+def _content_loss(run: _Run, content: torch.Tensor) -> torch.nn.Module | None:
+    content_weight = run.weights()[0]
+    layers = run.options.content_layers
     if content_weight <= 0:
         return None
-    with torch.no_grad(), autocast(dev, dtype):
-        c_feats = enc(content, content_layers)
-    per_layer = content_weight / len(content_layers)
-    losses = [ContentLoss(n, c_feats[n], per_layer, normalize) for n in content_layers]
+    with torch.no_grad(), autocast(run.dev, run.dtype):
+        c_feats = run.enc(content, layers)
+    per_layer = content_weight / len(layers)
+    losses = [ContentLoss(n, c_feats[n], per_layer, run.knobs.normalize) for n in layers]
     return losses[0] if len(losses) == 1 else _SumContent(losses)
 
 

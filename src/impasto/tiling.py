@@ -9,6 +9,7 @@ offset, so whatever seam one pass leaves is inside a tile on the next.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
 
@@ -37,20 +38,28 @@ def interior(box: tuple[int, int, int, int], h: int, w: int, margin: int) -> tup
             b if b == h else b - margin, r if r == w else r - margin)
 
 
+@dataclass(frozen=True)
+class TilePlan:
+    """How a large image is cut: tile side, overlap between neighbours, sweeps over shifted grids."""
+
+    tile: int = DEFAULT_TILE
+    overlap: int = DEFAULT_OVERLAP
+    passes: int = 2
+
+
 def optimize_tiled(
     image: torch.Tensor,
     content: torch.Tensor,
     step_tile: Callable[[torch.Tensor, torch.Tensor, int], dict[str, float]],
     *,
     iterations: int,
-    passes: int = 2,
-    tile: int = DEFAULT_TILE,
-    overlap: int = DEFAULT_OVERLAP,
+    plan: TilePlan = TilePlan(),
     generator: torch.Generator | None = None,
     on_pass: Callable[[int, dict[str, float]], bool | None] | None = None,
 ) -> torch.Tensor:
-    """Run ``passes`` sweeps over shifted tile grids; ``step_tile(tile_image, content_tile, n)`` optimizes
-    one tile in place for n iterations and returns its losses. Returns the updated full image."""
+    """Run ``plan.passes`` sweeps over shifted tile grids; ``step_tile(tile_image, content_tile, n)``
+    optimizes one tile in place for n iterations and returns its losses. Returns the updated full image."""
+    tile, overlap, passes = plan.tile, plan.overlap, plan.passes
     h, w = image.shape[-2:]
     per_pass = max(1, iterations // passes)
     out = image.detach().clone()

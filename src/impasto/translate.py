@@ -19,7 +19,7 @@ DIRECTIONS = ("a2b", "b2a")
 
 @functools.lru_cache(maxsize=2)
 def _cached(path: str, mtime: float) -> tuple[dict[str, Any], dict[str, Any]]:
-    from impasto.train.cyclegan import load_generators
+    from impasto.models.cyclegan import load_generators
 
     return load_generators(path)
 

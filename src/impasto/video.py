@@ -47,6 +47,25 @@ def smooth(stylized: torch.Tensor, content: torch.Tensor, prev_out: torch.Tensor
     return (1 - w) * stylized + w * prev_out
 
 
+def _write_frame(frame: Any, stylize: Stylizer, smoothing: float, prev: dict[str, torch.Tensor | None],
+                 stats: dict[str, list[float]], vout: Any, out: Any) -> None:
+    """Stylize one decoded frame, smooth it against the previous output, record flicker, encode it."""
+    import av
+
+    content = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)[None].float() / 255
+    raw = stylize(content).clamp(0, 1)
+    result = smooth(raw, content, prev["out"], prev["content"], smoothing)
+    if prev["content"] is not None:
+        stats["original"].append(float((content - prev["content"]).abs().mean()))
+        stats["raw"].append(float((raw - prev["raw"]).abs().mean()))  # type: ignore[operator]
+        stats["smoothed"].append(float((result - prev["out"]).abs().mean()))  # type: ignore[operator]
+    prev.update(content=content, raw=raw, out=result)
+    arr = (result[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    arr = np.ascontiguousarray(arr[: vout.height, : vout.width])
+    for pkt in vout.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+        out.mux(pkt)
+
+
 def stylize_video(src: Path, dst: Path, stylize: Stylizer, *, smoothing: float = 0.6, max_frames: int | None = None,
                   progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Write ``dst`` (H.264 + the source's audio); returns frame count and flicker measures."""
@@ -61,7 +80,7 @@ def stylize_video(src: Path, dst: Path, stylize: Stylizer, *, smoothing: float =
     ain = inp.streams.audio[0] if inp.streams.audio else None
     rate = vin.average_rate or Fraction(25, 1)
     total = vin.frames or 0
-    stats = {"original": [], "raw": [], "smoothed": []}
+    stats: dict[str, list[float]] = {"original": [], "raw": [], "smoothed": []}
     prev: dict[str, torch.Tensor | None] = {"content": None, "raw": None, "out": None}
     n = 0
     with atomic_path(dst) as tmp:
@@ -82,18 +101,7 @@ def stylize_video(src: Path, dst: Path, stylize: Stylizer, *, smoothing: float =
                 for frame in packet.decode():
                     if max_frames is not None and n >= max_frames:
                         break
-                    content = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)[None].float() / 255
-                    raw = stylize(content).clamp(0, 1)
-                    result = smooth(raw, content, prev["out"], prev["content"], smoothing)
-                    if prev["content"] is not None:
-                        stats["original"].append(float((content - prev["content"]).abs().mean()))
-                        stats["raw"].append(float((raw - prev["raw"]).abs().mean()))
-                        stats["smoothed"].append(float((result - prev["out"]).abs().mean()))
-                    prev.update(content=content, raw=raw, out=result)
-                    arr = (result[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-                    arr = np.ascontiguousarray(arr[: vout.height, : vout.width])
-                    for pkt in vout.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
-                        out.mux(pkt)
+                    _write_frame(frame, stylize, smoothing, prev, stats, vout, out)
                     n += 1
                     if progress:
                         progress(n, total)

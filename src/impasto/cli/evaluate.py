@@ -21,12 +21,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
     c = sub.add_parser("compare", help="run several methods/settings on the same pairs, side by side")
-    c.add_argument("--content", type=Path, nargs="+", required=True, help="content images or folders")
-    c.add_argument("--style", type=Path, nargs="+", required=True, help="style images or folders")
-    c.add_argument("--setting", action="append", required=True,
-                   help="NAME:key=value,... e.g. gatys:method=gatys,size=256 or fast:method=fast,style_index=1")
+    c.add_argument("photos", type=Path, nargs="*", help="content images or folders (or --content)")
+    c.add_argument("--content", type=Path, nargs="+", default=[], help="content images or folders")
+    c.add_argument("--style", "-s", type=Path, nargs="+", action="extend", required=True,
+                   help="style images or folders (repeatable)")
+    c.add_argument("--method", action="append", default=[], choices=["gatys", "fast", "adain"],
+                   help="a method with its default options (repeatable)")
+    c.add_argument("--setting", action="append", default=[],
+                   help="NAME:method=M,key=value,... with the method's options (repeatable)")
     c.add_argument("--eval-size", type=positive_int, default=512)
-    c.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    c.add_argument("-o", "--output", type=Path, default=Path("compare_output"), help="output folder (compare_output)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=run_compare)
 
@@ -69,8 +73,13 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 def run_compare(args: argparse.Namespace) -> int:
     from impasto.compare import run_compare as compare
+    from impasto.errors import InputError
 
-    summary = compare(_expand(args.content), _expand(args.style), args.setting, args.output, args.eval_size)
+    contents = _expand([*args.photos, *args.content])
+    if not contents:
+        raise InputError("give content images (positional or --content)")
+    settings = [f"{m}:method={m}" for m in args.method] + list(args.setting)
+    summary = compare(contents, _expand(args.style), settings, args.output, args.eval_size)
     if args.json:
         print_json(summary)
     else:

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, default=Path("sheet.png"))
     p.add_argument("--size", type=positive_int, default=512, help="long side of each result (512)")
     p.add_argument("--iterations", type=positive_int, default=None, help="gatys only")
-    p.add_argument("--strength", type=fraction, default=1.0, help="adain and fast (1)")
+    p.add_argument("--strength", type=fraction, default=None, help="the method's own default unless given")
     p.add_argument("--columns", type=positive_int, default=4)
     p.add_argument("--cell", type=positive_int, default=256)
     p.add_argument("--json", action="store_true")
@@ -28,33 +28,39 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_sheet(args: argparse.Namespace) -> int:
-    from impasto import bundled
+    from impasto import bundled, stylizer
     from impasto.io import list_images, load_image, resize_long, save_image
-    from impasto.methods import METHODS, load_fast_model
+    from impasto.methods import load_fast_model
     from impasto.sheet import grid
 
     check_output_path(args.output)
     content = load_image(args.content)
     content = resize_long(content, args.size) if max(content.shape[-2:]) > args.size else content
+    given = {} if args.strength is None else {"strength": args.strength}
+    if args.method == "gatys":
+        given.update(size=args.size, iterations=args.iterations)
+
+    def run_with(style: Path | None, **extra: object) -> object:
+        options = stylizer.make_options(args.method, {**given, **extra})
+        # the painting is read when its cell is made, so one bad file skips one cell, not the sheet
+        return lambda c: stylizer.stylize(stylizer.StylizeRequest(
+            c, [load_image(style)] if style else [], options)).image
+
     if args.method == "fast":
-        model = bundled.model("fast4")
-        names = [str(n) for n in load_fast_model(model)[1]["styles"]]
-        jobs = [(Path(n).stem, lambda c, i=i: METHODS["fast"](c, model, style_index=i, strength=args.strength))
-                for i, n in enumerate(names)]
+        names = [str(n) for n in load_fast_model(bundled.model("fast4"))[1]["styles"]]
+        jobs = [(Path(n).stem, run_with(None, style_index=i)) for i, n in enumerate(names)]
     else:
         paths = list_images(args.styles) if args.styles else list(bundled.styles().values())
         if not paths:
             raise InputError(f"{args.styles}: no images in this folder")
-        kw = ({"size": args.size, "iterations": args.iterations, "callback": None} if args.method == "gatys"
-              else {"strength": args.strength})
-        jobs = [(p.stem, lambda c, p=p: METHODS[args.method](c, [load_image(p)], **kw)) for p in paths]
+        jobs = [(p.stem, run_with(p)) for p in paths]
     cells, labels, failed = [content], ["photo"], []
     bar = ProgressBar(args.quiet, desc="sheet")
-    from impasto.optimize import Progress
+    from impasto.progress import Progress
 
     for i, (label, run) in enumerate(jobs):
         try:
-            image, _ = run(content)
+            image = run(content)
             cells.append(image)
             labels.append(label)
         except ImpastoError as exc:

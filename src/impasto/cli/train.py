@@ -3,58 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import Any
 
-from impasto.cli.common import ProgressBar, nonneg_float, positive_int, print_json
+from impasto.cli.common import nonneg_float, positive_int
+from impasto.cli.train_common import add_loop_options, loop_config, run_recipe, val_images
 from impasto.errors import InputError
-
-
-def add_loop_options(p: argparse.ArgumentParser, *, steps: int, batch: int, size: int) -> None:
-    g = p.add_argument_group("training loop (shared by every trainer)")
-    g.add_argument("--out", type=Path, required=True,
-                   help="final model: FILE.safetensors, or a run folder RUN (model in RUN/model.safetensors)")
-    g.add_argument("--run-dir", type=Path, default=None, help="checkpoints, log.jsonl, loss.png and samples "
-                   "(default: RUN itself, or FILE without suffix + '_run')")
-    g.add_argument("--size", type=positive_int, default=size, help=f"training crop size ({size})")
-    g.add_argument("--steps", type=positive_int, default=steps, help=f"optimizer steps ({steps})")
-    g.add_argument("--batch", type=positive_int, default=batch, help=f"global batch over all processes ({batch})")
-    g.add_argument("--grad-accum", type=positive_int, default=1, help="micro-batches per step (1)")
-    g.add_argument("--save-every", type=positive_int, default=100, help="checkpoint interval in steps (100)")
-    g.add_argument("--keep", type=positive_int, default=3, help="checkpoints to keep (3)")
-    g.add_argument("--log-every", type=positive_int, default=10)
-    g.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in the run dir")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--device", default="auto")
-    g.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
-    g.add_argument("--workers", type=int, default=0, help="data loader worker processes (0)")
-    g.add_argument("--json", action="store_true")
-    g.add_argument("--quiet", "-q", action="store_true")
-
-
-def outputs(args: argparse.Namespace) -> tuple[Path, Path]:
-    """(model file, run folder) from --out and --run-dir; fails early if they cannot be written."""
-    out: Path = args.out
-    if out.suffix == ".safetensors":
-        model, run_dir = out, args.run_dir or out.with_name(out.stem + "_run")
-    else:
-        model, run_dir = out / "model.safetensors", args.run_dir or out
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"{out}: directory {parent} does not exist")
-    if out.exists() and out.suffix != ".safetensors" and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a folder (give a run folder or a .safetensors file)")
-    return model, run_dir
-
-
-def loop_config(args: argparse.Namespace) -> Any:
-    from impasto.train.loop import TrainConfig
-
-    args.model_path, run_dir = outputs(args)
-    return TrainConfig(run_dir=run_dir, steps=args.steps, batch=args.batch, grad_accum=args.grad_accum,
-                       seed=args.seed, device=args.device, precision=args.precision, save_every=args.save_every,
-                       keep=args.keep, log_every=args.log_every, resume=args.resume, num_workers=args.workers)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -85,75 +38,88 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--adv-weight", type=nonneg_float, default=0.0, help="0 disables the discriminator")
     a.add_argument("--lr", type=nonneg_float, default=1e-4)
     a.add_argument("--slim", type=positive_int, default=1, help="divide decoder channels (1 = paper)")
+    a.add_argument("--arch", choices=["plain", "skip"], default="plain",
+                   help="plain: the paper's decoder from relu4_1; skip: also AdaIN'd relu3_1/relu2_1 skips")
+    a.add_argument("--skips", default="relu3_1,relu2_1", help="skip levels of --arch skip (relu3_1,relu2_1)")
+    a.add_argument("--skip-scale", type=float, default=0.05, help="skip features are multiplied by this (0.05)")
+    a.add_argument("--strength-range", default="1,1", help="LO,HI: strengths drawn per training sample (1,1)")
+    a.add_argument("--split-file", type=Path, default=None,
+                   help="TSV (file, folder, split): train on its 'train' rows, validate on its 'val' rows")
+    a.add_argument("--best-out", type=Path, default=None,
+                   help="also write the decoder here whenever its validation loss is the best so far")
     a.add_argument("--backbone", choices=["vgg16", "vgg19"], default="vgg16")
     add_loop_options(a, steps=2000, batch=8, size=256)
     a.set_defaults(func=run_adain)
 
-    from impasto.cli import train_gan
+    from impasto.cli.train_gan import register_cyclegan, register_generative
 
-    train_gan.register_cyclegan(tsub)
-    train_gan.register_generative(tsub)
-
-
-def _val_images(folder: Path | None, size: int) -> list[Any]:
-    if folder is None:
-        return []
-    from impasto.io import load_image, resize_long
-    from impasto.train.data import scan_images
-
-    paths, _ = scan_images(folder, name="--val-dir")
-    return [resize_long(load_image(p), size) for p in paths[:16]]
-
-
-def run_recipe(recipe: Any, data: Any, cfg: Any, args: argparse.Namespace, desc: str, **extra: Any) -> int:
-    """Train ``recipe`` on the shared loop with a progress bar; report like every trainer."""
-    from impasto.train.loop import train
-
-    bar = ProgressBar(args.quiet, desc=desc)
-    try:
-        result = train(recipe, data, cfg, out=args.model_path, callback=bar)
-    finally:
-        bar.close()
-    return finish(result, args, {"model": str(args.model_path), "run_dir": str(cfg.run_dir), **extra,
-                                 **recipe.summary()})
-
-
-def finish(result: Any, args: argparse.Namespace, extra: dict[str, Any]) -> int:
-    if args.json:
-        print_json({**extra, **result.as_dict()})
-    elif not args.quiet:
-        print(f"trained {result.steps} steps in {result.seconds:.0f}s; wrote {args.model_path}", file=sys.stderr)
-    return 0
+    register_cyclegan(tsub)
+    register_generative(tsub)
 
 
 def run_fast_style(args: argparse.Namespace) -> int:
     from impasto.io import load_image
     from impasto.train.data import ImageFolder
-    from impasto.train.fast_style import FastStyleOptions, FastStyleRecipe
+    from impasto.train.fast_style import FastStyleOptions, FastStyleRecipe, StyledPhotos
 
     for s in args.style:
         load_image(s)  # fail fast on a bad style file
     cfg = loop_config(args)
-    data = ImageFolder(args.content_dir, args.size, seed=args.seed, name="--content-dir")
+    photos = ImageFolder(args.content_dir, args.size, seed=args.seed, name="--content-dir")
+    data = StyledPhotos(photos, len(args.style), seed=args.seed)
     opts = FastStyleOptions(styles=list(args.style), size=args.size, style_size=args.style_size,
                             content_weight=args.content_weight, style_weight=args.style_weight,
                             tv_weight=args.tv_weight, lr=args.lr, width=args.width, backbone=args.backbone,
-                            val_images=_val_images(args.val_dir, args.size))
-    return run_recipe(FastStyleRecipe(opts), data, cfg, args, "fast-style", skipped_files=data.skipped)
+                            val_images=val_images(args.val_dir, args.size))
+    return run_recipe(FastStyleRecipe(opts), data, cfg, args, "fast-style", skipped_files=photos.skipped)
+
+
+def _pair(text: str, flag: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError as exc:
+        raise InputError(f"{flag} {text!r}: expected LO,HI") from exc
+    if not 0 <= lo <= hi <= 1:
+        raise InputError(f"{flag} {text!r}: need 0 <= LO <= HI <= 1")
+    return lo, hi
+
+
+def _adain_files(args: argparse.Namespace) -> tuple[list[Path], list[Path], list[Path], list[Path]]:
+    """(train photos, train paintings, val photos, val paintings): by --split-file when given."""
+    from impasto.train.data import in_split, read_split, scan_images
+
+    photos, _ = scan_images(args.content_dir, name="--content-dir")
+    paintings, _ = scan_images(args.style_dir, name="--style-dir")
+    val_photos = scan_images(args.val_dir, name="--val-dir")[0] if args.val_dir else []
+    if args.split_file is None:
+        return photos, paintings, val_photos, paintings[:8]
+    table = read_split(args.split_file)
+    train_p, train_s = in_split(photos, table, "train"), in_split(paintings, table, "train")
+    if not train_p or not train_s:
+        raise InputError(f"--split-file {args.split_file}: no 'train' rows match the files in the folders")
+    return (train_p, train_s, val_photos or in_split(photos, table, "val")[:16],
+            in_split(paintings, table, "val")[:16])
 
 
 def run_adain(args: argparse.Namespace) -> int:
+    from impasto.io import load_image, resize_long
     from impasto.train.adain import AdainOptions, AdainRecipe, ContentStylePairs, val_pairs
-    from impasto.train.data import ImageFolder, scan_images
-    cfg = loop_config(args)
-    content = ImageFolder(args.content_dir, args.size, seed=args.seed, name="--content-dir")
-    style = ImageFolder(args.style_dir, args.size, seed=args.seed + 7, name="--style-dir")
-    data = ContentStylePairs(content, style, seed=args.seed)
-    from impasto.io import load_image
+    from impasto.train.data import ImageFolder
 
-    vals = _val_images(args.val_dir, args.size)
-    style_imgs = [load_image(p) for p in scan_images(args.style_dir, name="--style-dir")[0][:8]]
+    cfg = loop_config(args)
+    photos, paintings, val_photos, val_paintings = _adain_files(args)
+    content = ImageFolder(photos, args.size, seed=args.seed)
+    style = ImageFolder(paintings, args.size, seed=args.seed + 7)
+    data = ContentStylePairs(content, style, seed=args.seed)
+    vals = [resize_long(load_image(p), args.size) for p in val_photos[:16]]
+    style_imgs = [load_image(p) for p in val_paintings]
+    skips = tuple(n for n in args.skips.split(",") if n)
     opts = AdainOptions(style_weight=args.style_weight, content_weight=args.content_weight,
-                        adv_weight=args.adv_weight, lr=args.lr, slim=args.slim, backbone=args.backbone,
-                        val_pairs=val_pairs(vals, style_imgs, args.size) if vals else [])
+                        adv_weight=args.adv_weight, lr=args.lr, slim=args.slim, arch=args.arch, skips=skips,
+                        skip_scale=args.skip_scale,
+                        strength_range=_pair(args.strength_range, "--strength-range"), best_path=args.best_out,
+                        data=f"{len(photos)} photos from {args.content_dir}, {len(paintings)} paintings from "
+                             f"{args.style_dir}" + (f" ('train' rows of {args.split_file.name})"
+                                                    if args.split_file else ""),
+                        backbone=args.backbone, val_pairs=val_pairs(vals, style_imgs, args.size) if vals else [])
     return run_recipe(AdainRecipe(opts), data, cfg, args, "adain", skipped_files=content.skipped + style.skipped)

@@ -32,7 +32,7 @@ def steps_for(args: argparse.Namespace, n_samples: int) -> int:
 
 
 def register_cyclegan(tsub: argparse._SubParsersAction) -> None:
-    from impasto.cli.train import add_loop_options
+    from impasto.cli.train_common import add_loop_options
 
     c = tsub.add_parser("cyclegan", help="CycleGAN between two unpaired image folders (A <-> B)")
     c.add_argument("--a-dir", type=Path, required=True, help="collection A (e.g. photos)")
@@ -54,7 +54,7 @@ def register_cyclegan(tsub: argparse._SubParsersAction) -> None:
 
 
 def run_cyclegan(args: argparse.Namespace) -> int:
-    from impasto.cli.train import loop_config, run_recipe
+    from impasto.cli.train_common import loop_config, run_recipe
     from impasto.train.cyclegan import CycleGANRecipe, CycleOptions, Unpaired
 
     a_train, a_val = _split_folder(args.a_dir, args.size, args.val_fraction, args.seed, "--a-dir")
@@ -82,7 +82,7 @@ def _add_generative_options(p: argparse.ArgumentParser) -> None:
 
 
 def register_generative(tsub: argparse._SubParsersAction) -> None:
-    from impasto.cli.train import add_loop_options
+    from impasto.cli.train_common import add_loop_options
 
     d = tsub.add_parser("dcgan", help="DCGAN on an image folder (train, or fine-tune with --freeze-d)")
     _add_generative_options(d)
@@ -117,7 +117,7 @@ def _generative_data(args: argparse.Namespace) -> tuple[Any, list[Any], int]:
 
 
 def _run_generative(args: argparse.Namespace, recipe: Any, train_set: Any, per_epoch: int, cfg: Any) -> int:
-    from impasto.cli.train import run_recipe
+    from impasto.cli.train_common import run_recipe
 
     cfg.sample_every = per_epoch  # a sample grid per epoch
     return run_recipe(recipe, train_set, cfg, args, args.trainer, steps_per_epoch=per_epoch,
@@ -125,7 +125,7 @@ def _run_generative(args: argparse.Namespace, recipe: Any, train_set: Any, per_e
 
 
 def run_dcgan(args: argparse.Namespace) -> int:
-    from impasto.cli.train import loop_config
+    from impasto.cli.train_common import loop_config
     from impasto.train.dcgan import DCGANOptions, DCGANRecipe
 
     train_set, val, per_epoch = _generative_data(args)
@@ -136,7 +136,7 @@ def run_dcgan(args: argparse.Namespace) -> int:
 
 
 def run_vae(args: argparse.Namespace) -> int:
-    from impasto.cli.train import loop_config
+    from impasto.cli.train_common import loop_config
     from impasto.train.vae import VAEOptions, VAERecipe
 
     train_set, val, per_epoch = _generative_data(args)

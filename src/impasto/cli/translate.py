@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_translate(args: argparse.Namespace) -> int:
     from impasto.io import load_image, save_image
+    from impasto.models.cyclegan import KIND
     from impasto.models.files import model_file, read_meta
-    from impasto.train.cyclegan import KIND
     from impasto.translate import translate
 
     path = model_file(args.model)

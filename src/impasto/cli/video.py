@@ -6,47 +6,45 @@ import argparse
 import sys
 from pathlib import Path
 
-from impasto.cli.common import add_run_options, fraction, positive_int, print_json
+from impasto.cli.common import positive_int, print_json
 from impasto.errors import InputError
+
+METHODS = ("adain", "fast")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from impasto.cli.common import fraction
+    from impasto.cli.options import add_option_flags
+
     p = sub.add_parser("video", help="stylize a video (adain or fast), with temporal smoothing")
     p.add_argument("input", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True, help=".mp4, .mkv or .mov")
-    p.add_argument("--method", choices=["adain", "fast"], default="adain")
+    p.add_argument("--method", choices=list(METHODS), default="adain", help="(adain)")
     p.add_argument("--style", "-s", action="append", type=Path, default=None, help="style image(s) for adain")
-    p.add_argument("--model", type=Path, default=None, help="default: the bundled model of the method")
-    p.add_argument("--style-index", type=int, default=None, help="fast: which learned style")
-    p.add_argument("--strength", type=fraction, default=1.0)
+    p.add_argument("--style-weights", type=lambda t: [float(x) for x in t.split(",")], default=None,
+                   help="blend weights of several --style images, e.g. 0.7,0.3")
     p.add_argument("--smoothing", type=fraction, default=0.6, help="temporal smoothing 0..1 (0 = off)")
     p.add_argument("--max-frames", type=positive_int, default=None)
-    add_run_options(p)
-    p.set_defaults(func=run)
+    p.add_argument("--json", action="store_true", help="print one JSON object describing the run")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.set_defaults(func=run, option_names=add_option_flags(p, METHODS))
 
 
 def run(args: argparse.Namespace) -> int:
+    from impasto import stylizer
+    from impasto.cli.options import options_from_args
     from impasto.io import load_image
-    from impasto.methods import load_adain_model, load_fast_model, stylize_adain, stylize_fast
     from impasto.video import stylize_video
 
-    common = dict(strength=args.strength, device=args.device, precision=args.precision)
-    if args.method == "adain":
-        if not args.style:
-            raise InputError("--method adain needs --style")
-        styles = [load_image(s) for s in args.style]
-        load_adain_model(args.model)
+    options = options_from_args(args, args.method, args.option_names)
+    needs_style = stylizer.get_method(args.method).needs_style
+    if needs_style and not args.style:
+        raise InputError(f"--method {args.method} needs --style")
+    stylizer.preload(options)
+    styles = [load_image(s) for s in args.style] if needs_style else []
 
-        def fn(frame):
-            return stylize_adain(frame, styles, model=args.model, **common)[0]
-    else:
-        from impasto import bundled
-
-        model = args.model or bundled.model("fast4")
-        load_fast_model(model)
-
-        def fn(frame):
-            return stylize_fast(frame, model, style_index=args.style_index, **common)[0]
+    def fn(frame):
+        return stylizer.stylize(stylizer.StylizeRequest(frame, styles, options, args.style_weights)).image
 
     from tqdm import tqdm
 

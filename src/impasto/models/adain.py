@@ -8,18 +8,26 @@ real paintings.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from impasto.errors import ModelFileError
 from impasto.losses import mean_std
+from impasto.models import files
 from impasto.models.padding import ReflectPad
 from impasto.models.patchgan import PatchDiscriminator
 
-__all__ = ["Decoder", "PatchDiscriminator", "adain", "masked_adain"]
+__all__ = ["Decoder", "PatchDiscriminator", "SkipDecoder", "adain", "load_decoder", "masked_adain"]
 
+KIND = "adain-decoder"
 ENCODER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 BOTTLENECK = "relu4_1"
+#: channels of VGG's relu1_1..relu4_1, the levels a skip decoder takes AdaIN'd features from
+LEVEL_CHANNELS = {"relu1_1": 64, "relu2_1": 128, "relu3_1": 256, "relu4_1": 512}
 
 
 def adain(content: torch.Tensor, style: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -66,6 +74,114 @@ class Decoder(nn.Module):
             *_conv(c[3], c[3]), *_conv(c[3], 3, relu=False),
         )
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """relu4_1-shaped features -> image (unbounded during training; clamp to [0,1] to view)."""
-        return self.net(features)
+    #: the encoder levels this decoder reads (AdaIN is applied at each)
+    levels: tuple[str, ...] = (BOTTLENECK,)
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """{relu4_1: features} -> image (unbounded during training; clamp to [0,1] to view)."""
+        return self.net(features[BOTTLENECK])
+
+
+class SkipDecoder(nn.Module):
+    """Decoder that also reads AdaIN'd relu3_1 and relu2_1 (and optionally relu1_1) features through
+    skip connections, concatenated after each upsampling.
+
+    Why: the plain decoder must redraw the photo's layout from relu4_1 alone (1/8 resolution), which is
+    where AdaIN's halos and broken structure come from; with the shallower levels it only has to add
+    the painting's texture to a layout it is handed, and each level carries the style's own
+    statistics. ``strength`` still means one thing: every level is interpolated between the photo's
+    features and the AdaIN target."""
+
+    def __init__(self, slim: int = 2, skips: tuple[str, ...] = ("relu3_1", "relu2_1"), skip_scale: float = 1.0
+                 ) -> None:
+        super().__init__()
+        #: skip features are multiplied by this before the convolutions (VGG's shallow activations are
+        #: large; scaled down, an untrained decoder's first outputs stay small instead of collapsing)
+        self.skip_scale = float(skip_scale)
+        bad = [n for n in skips if n not in ("relu3_1", "relu2_1", "relu1_1")]
+        if bad or len(set(skips)) != len(skips):
+            raise ModelFileError(f"skip levels must be among relu3_1, relu2_1, relu1_1, got {list(skips)}")
+        self.slim, self.skips = slim, tuple(skips)
+        self.levels = (BOTTLENECK, *self.skips)
+        c3, c2, c1 = 256 // slim, 128 // slim, 64 // slim
+
+        def extra(level: str) -> int:
+            return LEVEL_CHANNELS[level] if level in self.skips else 0
+
+        self.head = nn.Sequential(*_conv(512, c3), nn.Upsample(scale_factor=2, mode="nearest"))
+        self.at_quarter = nn.Sequential(*_conv(c3 + extra("relu3_1"), c3), *_conv(c3, c3), *_conv(c3, c2),
+                                     nn.Upsample(scale_factor=2, mode="nearest"))
+        self.at_half = nn.Sequential(*_conv(c2 + extra("relu2_1"), c2), *_conv(c2, c1),
+                                  nn.Upsample(scale_factor=2, mode="nearest"))
+        self.at_full = nn.Sequential(*_conv(c1 + extra("relu1_1"), c1), *_conv(c1, 3, relu=False))
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = self.head(features[BOTTLENECK])
+        for level, block in (("relu3_1", self.at_quarter), ("relu2_1", self.at_half), ("relu1_1", self.at_full)):
+            if level in self.skips:
+                skip = features[level]
+                if x.shape[-2:] != skip.shape[-2:]:  # VGG's pooling floors odd sizes; upsampling doubles
+                    x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
+                x = torch.cat([x, skip.to(x.dtype) * self.skip_scale], dim=1)
+            x = block(x)
+        return x
+
+
+AnyDecoder = Decoder | SkipDecoder
+
+
+def build_decoder(meta: dict[str, Any]) -> AnyDecoder:
+    """The decoder a model file's metadata describes (files before the skip design say nothing: plain)."""
+    arch = meta.get("arch", "plain")
+    slim = meta.get("slim", 1)
+    if not isinstance(slim, int) or slim not in (1, 2, 4):
+        raise ModelFileError(f"AdaIN decoder metadata: slim must be 1, 2 or 4, got {slim!r}")
+    if arch == "plain":
+        return Decoder(slim)
+    if arch == "skip":
+        skips = meta.get("skips", ["relu3_1", "relu2_1"])
+        if not isinstance(skips, list) or not all(isinstance(n, str) for n in skips):
+            raise ModelFileError(f"AdaIN decoder metadata: skips must be a list of layer names, got {skips!r}")
+        scale = meta.get("skip_scale", 1.0)
+        if not isinstance(scale, int | float) or not 0 < scale <= 1:
+            raise ModelFileError(f"AdaIN decoder metadata: skip_scale must be in (0, 1], got {scale!r}")
+        return SkipDecoder(slim, tuple(skips), float(scale))
+    raise ModelFileError(f"AdaIN decoder metadata: unknown arch {arch!r} (plain or skip)")
+
+
+def decoder_meta(dec: AnyDecoder) -> dict[str, Any]:
+    """What :func:`build_decoder` needs to rebuild ``dec``."""
+    if isinstance(dec, SkipDecoder):
+        return {"arch": "skip", "slim": dec.slim, "skips": list(dec.skips), "skip_scale": dec.skip_scale}
+    return {"arch": "plain", "slim": dec.slim}
+
+
+def save_decoder(path: str | Path, dec: AnyDecoder, meta: dict[str, Any]) -> Path:
+    return files.save(path, KIND, dec.state_dict(), {**meta, **decoder_meta(dec)})
+
+
+def load_decoder(path: str | Path) -> tuple[AnyDecoder, dict[str, Any]]:
+    tensors, meta = files.load(path, KIND)
+    dec = build_decoder(meta)
+    try:
+        dec.load_state_dict(tensors)
+    except RuntimeError as exc:
+        raise ModelFileError(f"{path}: tensors do not fit an AdaIN decoder ({str(exc)[:200]})") from exc
+    return dec.eval(), meta
+
+
+def stylize_features(content: dict[str, torch.Tensor], styles: list[dict[str, torch.Tensor]],
+                     weights: list[float], strength: float, levels: tuple[str, ...],
+                     mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The decoder's input: at each level the AdaIN target (a blend of styles, or two styles split by
+    ``mask``), interpolated with the content's own features by ``strength``."""
+    out = {}
+    total = sum(weights)
+    for n in levels:
+        fc = content[n]
+        if mask is not None:
+            t = masked_adain(fc, [s[n] for s in styles], mask)
+        else:
+            t = sum(w / total * adain(fc, s[n]) for w, s in zip(weights, styles, strict=True))
+        out[n] = t if strength == 1 else strength * t + (1 - strength) * fc
+    return out  # type: ignore[return-value]

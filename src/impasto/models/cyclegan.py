@@ -7,12 +7,14 @@ Upsampling is nearest + convolution rather than transposed convolution, so no ch
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from impasto.models import files
 from impasto.models.padding import ReflectPad
 from impasto.models.patchgan import PatchDiscriminator
 
@@ -117,3 +119,15 @@ class ImagePool:
         self.size = int(state["size"])
         self.images = [i.clone() for i in state["images"]]
         self.gen.set_state(state["gen"])
+
+
+KIND = "cyclegan"
+
+
+def load_generators(path: str | Path) -> tuple[dict[str, ResnetGenerator], dict[str, Any]]:
+    """{"a2b": G_ab, "b2a": G_ba} in eval mode, and the model's metadata."""
+    tensors, meta = files.load(path, KIND)
+    gens = CycleGenerators(int(meta["ngf"]), int(meta["n_blocks"]))
+    files.load_into(gens, tensors, "CycleGAN generators")
+    gens.eval()
+    return {"a2b": gens.g_ab, "b2a": gens.g_ba}, meta

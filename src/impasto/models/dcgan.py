@@ -8,12 +8,18 @@ LeakyReLU. The discriminator is a list of ``blocks`` so fine-tuning can freeze t
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from impasto.models import freeze_first
+from impasto.models import files, freeze_first
+
+KIND = "dcgan"
 
 SIZES = (32, 64, 128)
 
@@ -82,3 +88,34 @@ class Discriminator(nn.Module):
     def freeze(self, k: int) -> list[str]:
         """Freeze the first ``k`` blocks (FreezeD; the last, scoring block always trains)."""
         return freeze_first(self.blocks, k, len(self.blocks) - 1, "--freeze-d")
+
+
+@contextlib.contextmanager
+def batch_statistics(module: torch.nn.Module) -> Iterator[None]:
+    """Batch norm on the batch's own statistics without touching the running averages (momentum 0):
+    how DCGAN samples are drawn (pytorch/examples never switches G to eval), with no side effect."""
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.training, m.momentum) for m in norms]
+    for m in norms:
+        m.train()
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, (training, momentum) in zip(norms, saved, strict=True):
+            m.train(training)
+            m.momentum = momentum
+
+
+@torch.no_grad()
+def generate(g: Generator, z: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """Images for latent codes ``z`` in batches of ``batch`` (same codes, same images)."""
+    with batch_statistics(g):
+        return torch.cat([g(zs) for zs in z.split(batch)]).float().cpu()
+
+
+def load_generator(path: str | Path) -> tuple[Generator, dict[str, Any]]:
+    states, meta = files.load_grouped(path, KIND)
+    g = Generator(int(meta["size"]), int(meta["nz"]), int(meta["ngf"]))
+    files.load_into(g, states.get("G", {}), "generator")
+    return g.eval(), meta

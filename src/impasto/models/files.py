@@ -59,6 +59,30 @@ def read_meta(path: str | Path) -> tuple[str, dict[str, Any]]:
         raise ModelFileError(f"{p}: corrupt metadata") from exc
 
 
+def flat(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """One tensor dict with ``module.`` prefixes, for a model file holding several networks."""
+    return {f"{name}.{k}": v for name, m in modules.items() for k, v in m.state_dict().items()}
+
+
+def load_grouped(path: str | Path, kind: str) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
+    """{network name: state dict} and metadata of a file written from :func:`flat`."""
+    tensors, meta = load(path, kind)
+    grouped: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        module, _, rest = key.partition(".")
+        grouped.setdefault(module, {})[rest] = value
+    return grouped, meta
+
+
+def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """Load ``state`` into ``module`` in fp32, or say in one line why it does not fit."""
+    try:
+        module.load_state_dict({k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state.items()})
+    except RuntimeError as exc:
+        raise ModelFileError(f"the {what} in this file does not fit the network its metadata describes: "
+                             f"{str(exc).splitlines()[0][:200]}") from exc
+
+
 def load(path: str | Path, kind: str, *, dtype: torch.dtype = torch.float32
          ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors (cast to ``dtype``) and metadata of a model file that must be of ``kind``."""

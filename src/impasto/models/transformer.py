@@ -8,11 +8,17 @@ style (Dumoulin et al. 2017): one network, N styles, and blends by mixing those 
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from impasto.models import files
 from impasto.models.padding import ReflectPad
+
+KIND = "fast-style"
 
 
 class CondInstanceNorm(nn.Module):
@@ -101,3 +107,15 @@ class TransformerNet(nn.Module):
         for layer in self.up:
             y = layer(y, mix)
         return torch.sigmoid(y[..., :h, :w])
+
+
+def save_model(path: str | Path, net: TransformerNet, meta: dict[str, Any]) -> Path:
+    return files.save(path, KIND, net.state_dict(), meta)
+
+
+def load_model(path: str | Path) -> tuple[TransformerNet, dict[str, Any]]:
+    """The network a fast-style file holds, in eval mode, and its metadata."""
+    tensors, meta = files.load(path, KIND)
+    net = TransformerNet(int(meta["n_styles"]), int(meta["width"]), int(meta.get("n_residual", 5)))
+    files.load_into(net, tensors, "fast-style network")
+    return net.eval(), meta

@@ -8,12 +8,16 @@ convolutions, sigmoid output. Samples use the reparameterisation z = mu + sigma 
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from impasto.models import freeze_first
+from impasto.models import files, freeze_first
+
+KIND = "vae"
 
 SIZES = (32, 64, 128)
 
@@ -78,3 +82,10 @@ def reconstruction_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Squared error summed over pixels, averaged over the batch (the Gaussian log-likelihood up to
     scale), so it balances against the KL sum."""
     return F.mse_loss(x_hat.float(), x.float(), reduction="none").flatten(1).sum(1).mean()
+
+
+def load_vae(path: str | Path) -> tuple[ConvVAE, dict[str, Any]]:
+    states, meta = files.load_grouped(path, KIND)
+    vae = ConvVAE(int(meta["size"]), int(meta["zdim"]), int(meta["base"]))
+    files.load_into(vae, states.get("vae", {}), "VAE")
+    return vae.eval(), meta

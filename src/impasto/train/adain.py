@@ -3,6 +3,9 @@
 Loss (Huang & Belongie 2017): content = relative error between the decoded image's relu4_1 features
 and the AdaIN target t; style = relative error of per-channel mean/std at relu1_1..relu4_1 against
 the style image; with ``adv_weight > 0`` an LSGAN PatchGAN judges stylized vs real style crops.
+A skip decoder (``arch="skip"``) gets the AdaIN targets of its skip levels too (see
+:class:`impasto.models.adain.SkipDecoder`); ``strength`` is drawn per sample during training
+(``strength_range``) so every strength a user picks is one the decoder has seen.
 """
 
 from __future__ import annotations
@@ -14,18 +17,14 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from impasto.errors import ModelFileError
 from impasto.features import Encoder, resolve_weights
 from impasto.io import resize_long
 from impasto.losses import mean_std
-from impasto.models import files
-from impasto.models.adain import BOTTLENECK, ENCODER_LAYERS, Decoder, adain
+from impasto.models.adain import BOTTLENECK, ENCODER_LAYERS, Decoder, SkipDecoder, adain, save_decoder
 from impasto.models.patchgan import PatchDiscriminator
 from impasto.train.data import sample_generator
 from impasto.train.fast_style import batch_relative_error
 from impasto.train.loop import Context, Recipe
-
-KIND = "adain-decoder"
 
 
 class ContentStylePairs(Dataset):
@@ -53,6 +52,15 @@ class AdainOptions:
     adv_weight: float = 0.0
     lr: float = 1e-4
     slim: int = 1
+    arch: str = "plain"
+    skips: tuple[str, ...] = ("relu3_1", "relu2_1")
+    skip_scale: float = 1.0
+    #: training draws each sample's strength uniformly from this range (1, 1: always the full target)
+    strength_range: tuple[float, float] = (1.0, 1.0)
+    #: where to write the decoder each time its validation loss is the best so far (None: nowhere)
+    best_path: Path | None = None
+    #: what the model file's metadata says it was trained on
+    data: str = ""
     backbone: str | None = None
     weights: str | None = None
     val_pairs: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
@@ -80,7 +88,8 @@ class AdainRecipe(Recipe):
         weights = resolve_weights(o.backbone, o.weights)
         self.weights_name = weights.entry.name
         self.encoder = Encoder(ENCODER_LAYERS, weights).to(ctx.device)
-        dec = Decoder(o.slim).to(ctx.device)
+        dec = (SkipDecoder(o.slim, o.skips, o.skip_scale) if o.arch == "skip" else Decoder(o.slim)).to(ctx.device)
+        self.best: float | None = None
         self.models = {"decoder": dec}
         self.optimizers = {"decoder": torch.optim.Adam(dec.parameters(), lr=o.lr)}
         self.phases = {"decoder": ["decoder"]}
@@ -90,22 +99,33 @@ class AdainRecipe(Recipe):
             self.optimizers["disc"] = torch.optim.Adam(disc.parameters(), lr=o.lr, betas=(0.5, 0.999))
             self.phases["disc"] = ["disc"]
 
-    def _forward(self, content: torch.Tensor, style: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
+    def _forward(self, content: torch.Tensor, style: torch.Tensor, strength: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, dict[str, Any]]:
+        dec = self.models["decoder"]
         with torch.no_grad():
-            fc = self.encoder(content, [BOTTLENECK])[BOTTLENECK]
+            fc = self.encoder(content)
             fs = self.encoder(style)
-            t = adain(fc, fs[BOTTLENECK])
-        out = self.net("decoder")(t)
-        return out, {"t": t, "fs": fs}
+            targets = {n: adain(fc[n], fs[n]) for n in dec.levels}
+            if strength is not None:
+                a = strength.view(-1, 1, 1, 1).to(targets[BOTTLENECK].dtype)
+                targets = {n: a * t + (1 - a) * fc[n] for n, t in targets.items()}
+        out = self.net("decoder")(targets)
+        return out, {"t": targets[BOTTLENECK], "fs": fs, "fc": fc, "strength": strength}
+
+    def _strengths(self, n: int) -> torch.Tensor | None:
+        lo, hi = self.opts.strength_range
+        if lo == hi == 1.0:
+            return None
+        return lo + (hi - lo) * torch.rand(n, generator=self.step_generator()).to(self.ctx.device)
 
     def loss(self, phase: str, batch: Any, cache: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         content, style = batch
         o = self.opts
         if phase == "decoder":
-            out, aux = self._forward(content, style)
+            out, aux = self._forward(content, style, self._strengths(content.shape[0]))
             fo = self.encoder(out)
             c_loss = batch_relative_error(fo[BOTTLENECK].float(), aux["t"].float())
-            s_loss = style_stats_loss(fo, aux["fs"])
+            s_loss = style_stats_loss(fo, _style_targets(aux))
             total = o.content_weight * c_loss + o.style_weight * s_loss
             logs = {"content": float(c_loss.detach()), "style": float(s_loss.detach())}
             if o.adv_weight > 0:
@@ -125,13 +145,25 @@ class AdainRecipe(Recipe):
         if not self.opts.val_pairs:
             return {}
         sums = {"content": 0.0, "style": 0.0}
-        for c, s in self.opts.val_pairs:
-            c, s = c.to(self.ctx.device), s.to(self.ctx.device)
-            out, aux = self._forward(c, s)
-            fo = self.encoder(out)
-            sums["content"] += float(batch_relative_error(fo[BOTTLENECK].float(), aux["t"].float()))
-            sums["style"] += float(style_stats_loss(fo, aux["fs"]))
-        return {k: v / len(self.opts.val_pairs) for k, v in sums.items()}
+        with torch.no_grad():
+            for c, s in self.opts.val_pairs:
+                c, s = c.to(self.ctx.device), s.to(self.ctx.device)
+                out, aux = self._forward(c, s)
+                fo = self.encoder(out)
+                sums["content"] += float(batch_relative_error(fo[BOTTLENECK].float(), aux["t"].float()))
+                sums["style"] += float(style_stats_loss(fo, aux["fs"]))
+        val = {k: v / len(self.opts.val_pairs) for k, v in sums.items()}
+        val["total"] = self.opts.content_weight * val["content"] + self.opts.style_weight * val["style"]
+        if self.opts.best_path is not None and (self.best is None or val["total"] < self.best):
+            self.best = val["total"]
+            self.export(self.opts.best_path, self.step + 1, val)
+        return val
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.best = state.get("best")
 
     def sample(self, step: int) -> Any:
         from impasto.sheet import grid
@@ -142,25 +174,43 @@ class AdainRecipe(Recipe):
             cells += [c, s, out.clamp(0, 1).cpu()]
         return grid(cells, columns=3, cell=192) if cells else None
 
-    def export(self, path: Path, step: int) -> None:
+    def export(self, path: Path, step: int, val: dict[str, float] | None = None) -> None:
         o = self.opts
-        dec: Decoder = self.models["decoder"]  # type: ignore[assignment]
-        files.save(path, KIND, dec.state_dict(), {
-            "slim": dec.slim, "backbone": self.weights_name, "steps": step, "style_weight": o.style_weight,
+        dec = self.models["decoder"]
+        save_decoder(path, dec, {  # type: ignore[arg-type]
+            "backbone": self.weights_name, "steps": step, "style_weight": o.style_weight,
             "content_weight": o.content_weight, "adv_weight": o.adv_weight, "lr": o.lr,
-            "encoder_layers": list(ENCODER_LAYERS)})
+            "strength_range": list(o.strength_range), "encoder_layers": list(ENCODER_LAYERS), "data": o.data,
+            **({"val": val} if val else {})})
 
 
-def load_decoder(path: str | Path) -> tuple[Decoder, dict[str, Any]]:
-    tensors, meta = files.load(path, KIND)
-    dec = Decoder(int(meta.get("slim", 1)))
-    try:
-        dec.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise ModelFileError(f"{path}: tensors do not fit an AdaIN decoder ({exc})") from exc
-    return dec.eval(), meta
+def _style_targets(aux: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Style statistics to match: the painting's, or at a strength below 1 the same interpolation of the
+    photo's and the painting's per-channel mean and std that the decoder's input got (so 0.5 is not
+    pulled to the full style by the loss)."""
+    strength = aux["strength"]
+    if strength is None:
+        return aux["fs"]
+    return {n: _blend_stats(aux["fc"].get(n), f, strength) for n, f in aux["fs"].items()}
+
+
+def _blend_stats(content: torch.Tensor | None, style: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
+    """A tensor whose per-channel mean and std are ``strength`` of the style's and the rest of the
+    content's: the style's features renormalized (``mean_std`` reads the blend back)."""
+    if content is None:
+        return style
+    a = strength.view(-1, 1, 1, 1).float()
+    mc, sc = mean_std(content)
+    ms, ss = mean_std(style)
+    m, sd = a * ms + (1 - a) * mc, a * ss + (1 - a) * sc
+    return ((style.float() - ms) / ss * sd + m).to(style.dtype)
 
 
 def val_pairs(contents: list[torch.Tensor], styles: list[torch.Tensor], size: int
               ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    return [(resize_long(c, size), resize_long(styles[i % len(styles)], size)) for i, c in enumerate(contents)]
+    def fit(image: torch.Tensor) -> torch.Tensor:  # the decoder gives back multiples of 8
+        small = resize_long(image, size)
+        h, w = small.shape[-2:]
+        return small[..., : h - h % 8, : w - w % 8]
+
+    return [(fit(c), fit(styles[i % len(styles)])) for i, c in enumerate(contents)]

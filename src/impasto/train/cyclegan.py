@@ -17,13 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from impasto.errors import ModelFileError
 from impasto.models import files
-from impasto.models.cyclegan import CycleGenerators, ImagePool, PatchDiscriminator, ResnetGenerator, lsgan
+from impasto.models.cyclegan import KIND, CycleGenerators, ImagePool, PatchDiscriminator, lsgan
 from impasto.train.data import sample_generator
 from impasto.train.loop import Context, Recipe
 
-KIND = "cyclegan"
 PERCEPTUAL_LAYERS = ("relu2_2", "relu3_3")
 
 
@@ -179,15 +177,3 @@ class CycleGANRecipe(Recipe):
             "ngf": o.ngf, "n_blocks": o.n_blocks, "steps": step, "size": o.size, "names": list(o.names),
             "cycle_weight": o.cycle_weight, "identity_weight": o.identity_weight,
             "perceptual_weight": o.perceptual_weight, "perceptual_backbone": self.weights_name, "lr": o.lr})
-
-
-def load_generators(path: str | Path) -> tuple[dict[str, ResnetGenerator], dict[str, Any]]:
-    """{"a2b": G_ab, "b2a": G_ba} in eval mode, and the model's metadata."""
-    tensors, meta = files.load(path, KIND)
-    gens = CycleGenerators(int(meta["ngf"]), int(meta["n_blocks"]))
-    try:
-        gens.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise ModelFileError(f"{path}: tensors do not fit CycleGAN generators ({exc})") from exc
-    gens.eval()
-    return {"a2b": gens.g_ab, "b2a": gens.g_ba}, meta

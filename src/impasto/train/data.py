@@ -41,6 +41,30 @@ def scan_images(folder: str | Path, *, recursive: bool = True, name: str = "") -
     return good, bad
 
 
+def read_split(tsv: str | Path) -> dict[tuple[str, str], str]:
+    """A split file (columns file, folder, split; e.g. ../shared/corpus/split.tsv): (folder, file) -> split."""
+    path = Path(tsv)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--split-file {path}: cannot read it ({exc.__class__.__name__})") from exc
+    header = lines[0].split("\t") if lines else []
+    if header[:3] != ["file", "folder", "split"]:
+        raise InputError(f"--split-file {path}: expected the columns file, folder, split")
+    table = {}
+    for line in lines[1:]:
+        parts = line.split("\t")
+        if len(parts) >= 3:
+            table[(parts[1], parts[0])] = parts[2]
+    return table
+
+
+def in_split(paths: Sequence[Path], table: dict[tuple[str, str], str], split_name: str) -> list[Path]:
+    """The files of ``paths`` that the split table puts in ``split_name`` (by parent folder and name);
+    files the table does not list are left out, so nothing unlisted can leak into training."""
+    return [p for p in paths if table.get((p.parent.name, p.name)) == split_name]
+
+
 def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_003 + index)
 

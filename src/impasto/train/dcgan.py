@@ -9,8 +9,6 @@ upwards on small sets). Lower is better; comparable across runs on the same vali
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,11 +18,10 @@ import torch.nn.functional as F
 
 from impasto.errors import InputError
 from impasto.models import files
-from impasto.models.dcgan import Discriminator, Generator
-from impasto.train.finetune import TransferRecipe, flat, load_into, load_pretrained
+from impasto.models.dcgan import KIND, Discriminator, Generator, generate
+from impasto.train.finetune import TransferRecipe, load_into, load_pretrained
 from impasto.train.loop import Context
 
-KIND = "dcgan"
 SAMPLE_SEED = 1234
 
 
@@ -108,37 +105,6 @@ class DCGANRecipe(TransferRecipe):
 
     def export(self, path: Path, step: int) -> None:
         o = self.opts
-        files.save(path, KIND, flat(self.models), {
+        files.save(path, KIND, files.flat(self.models), {
             "size": o.size, "nz": o.nz, "ngf": o.ngf, "ndf": o.ndf, "steps": step, "lr": o.lr,
             "finetuned_from": o.finetune_from, "freeze_d": o.freeze_d})
-
-
-@contextlib.contextmanager
-def batch_statistics(module: torch.nn.Module) -> Iterator[None]:
-    """Batch norm on the batch's own statistics without touching the running averages (momentum 0):
-    how DCGAN samples are drawn (pytorch/examples never switches G to eval), with no side effect."""
-    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    saved = [(m.training, m.momentum) for m in norms]
-    for m in norms:
-        m.train()
-        m.momentum = 0.0
-    try:
-        yield
-    finally:
-        for m, (training, momentum) in zip(norms, saved, strict=True):
-            m.train(training)
-            m.momentum = momentum
-
-
-@torch.no_grad()
-def generate(g: Generator, z: torch.Tensor, batch: int = 64) -> torch.Tensor:
-    """Images for latent codes ``z`` in batches of ``batch`` (same codes, same images)."""
-    with batch_statistics(g):
-        return torch.cat([g(zs) for zs in z.split(batch)]).float().cpu()
-
-
-def load_generator(path: str | Path) -> tuple[Generator, dict[str, Any]]:
-    states, meta = load_pretrained(path, KIND)
-    g = Generator(int(meta["size"]), int(meta["nz"]), int(meta["ngf"]))
-    load_into(g, states["G"], "generator")
-    return g.eval(), meta

@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import Dataset
 
-from impasto.errors import ModelFileError
 from impasto.features import Encoder, resolve_weights
 from impasto.io import load_image, resize_long
 from impasto.losses import TVLoss, gram_matrix
 from impasto.models import files
-from impasto.models.transformer import TransformerNet
+from impasto.models.transformer import KIND, TransformerNet
+from impasto.train.data import sample_generator
 from impasto.train.loop import Context, Recipe
 
-KIND = "fast-style"
 CONTENT_LAYER = "relu2_2"
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 
@@ -44,6 +44,23 @@ def batch_relative_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean over the batch of ``||x_i - t_i||^2 / ||t_i||^2`` (size-free, like the Gatys losses)."""
     dims = tuple(range(1, x.dim()))
     return ((x - target).pow(2).sum(dims) / (target.pow(2).sum(dims) + 1e-8)).mean()
+
+
+class StyledPhotos(Dataset):
+    """(photo crop, style index): the index drawn by (seed, epoch, sample index), never from the global
+    RNG, so ranks under DDP, accumulation steps and resumed runs all agree on which style a sample gets."""
+
+    def __init__(self, photos: Dataset, n_styles: int, seed: int = 0) -> None:
+        self.photos, self.n_styles, self.seed, self.epoch = photos, n_styles, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.photos)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if hasattr(self.photos, "epoch"):
+            self.photos.epoch = self.epoch  # type: ignore[attr-defined]
+        gen = sample_generator(self.seed + 3, self.epoch, index)
+        return self.photos[index], torch.randint(0, self.n_styles, (), generator=gen)
 
 
 class FastStyleRecipe(Recipe):
@@ -88,9 +105,10 @@ class FastStyleRecipe(Recipe):
         return total, {k: float(v.detach()) for k, v in logs.items()}
 
     def loss(self, phase: str, batch: Any, cache: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
-        x = batch
-        idx = torch.randint(0, len(self.opts.styles), (x.shape[0],)).to(x.device)
-        return self._losses(x, idx)
+        """``batch`` is (images, style indices) from :class:`StyledPhotos`: each sample's style is drawn
+        with the sample, so every process layout and a resumed run train the same pairs."""
+        x, idx = batch
+        return self._losses(x, idx.to(x.device))
 
     def validate(self) -> dict[str, float]:
         if not self.opts.val_images:
@@ -127,13 +145,3 @@ class FastStyleRecipe(Recipe):
             "style_size": o.style_size, "content_weight": o.content_weight, "style_weight": o.style_weight,
             "tv_weight": o.tv_weight, "lr": o.lr, "content_layer": CONTENT_LAYER, "style_layers": list(STYLE_LAYERS),
         })
-
-
-def load_model(path: str | Path) -> tuple[TransformerNet, dict[str, Any]]:
-    tensors, meta = files.load(path, KIND)
-    net = TransformerNet(int(meta["n_styles"]), int(meta["width"]), int(meta.get("n_residual", 5)))
-    try:
-        net.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise ModelFileError(f"{path}: tensors do not fit a fast-style network ({exc})") from exc
-    return net.eval(), meta

@@ -41,23 +41,11 @@ def load_pretrained(source: str | Path, kind: str) -> tuple[dict[str, dict[str, 
             raise InputError(f"--finetune-from: {p} does not exist")
         state = ckpt.load(p)
         return {k: dict(v) for k, v in state["models"].items()}, dict(state.get("extra", {}).get("meta", {}))
-    path = files.model_file(p)
-    tensors, meta = files.load(path, kind)
-    grouped: dict[str, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        module, _, rest = key.partition(".")
-        grouped.setdefault(module, {})[rest] = value
-    return grouped, meta
+    return files.load_grouped(files.model_file(p), kind)
 
 
 def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
     try:
-        module.load_state_dict({k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state.items()})
-    except RuntimeError as exc:
-        raise ModelFileError(f"--finetune-from: the pretrained {what} does not fit this architecture "
-                             f"(same --size and widths are needed): {str(exc).splitlines()[0]}") from exc
-
-
-def flat(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
-    """One tensor dict with ``module.`` prefixes, for a model file holding several networks."""
-    return {f"{name}.{k}": v for name, m in modules.items() for k, v in m.state_dict().items()}
+        files.load_into(module, state, what)
+    except ModelFileError as exc:
+        raise ModelFileError(f"--finetune-from: {exc} (the same --size and widths are needed)") from exc

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from impasto.device import autocast, pick_device, pick_dtype, precision_name
 from impasto.errors import InputError
-from impasto.optimize import Progress
+from impasto.progress import Progress
 from impasto.train import checkpoint as ckpt
 
 
@@ -189,44 +189,17 @@ def train(recipe: Recipe, dataset: Dataset, cfg: TrainConfig, *, out: Path | Non
     device = _device_for(cfg.device, world)
     dtype = pick_dtype(device, cfg.precision)
     ctx = Context(device, dtype, rank, world)
-    per_step = cfg.batch // (world * cfg.grad_accum)
-    if per_step < 1 or per_step * world * cfg.grad_accum != cfg.batch:
-        raise InputError(f"--batch {cfg.batch} must be a multiple of processes ({world}) x accumulation "
-                         f"({cfg.grad_accum})")
-    if len(dataset) < cfg.batch:  # type: ignore[arg-type]
-        raise InputError(f"the training set has {len(dataset)} images, fewer than one batch ({cfg.batch})")  # type: ignore[arg-type]
+    per_step = _per_step(cfg, world, dataset)
     ckpt_dir = cfg.run_dir / "checkpoints"
     existing = ckpt.latest(ckpt_dir)
     if existing is not None and not cfg.resume:
         raise InputError(f"{cfg.run_dir} already holds checkpoints; pass --resume to continue or use another --out")
 
-    torch.manual_seed(cfg.seed)
-    recipe.seed, recipe.rank = cfg.seed, rank
-    recipe.setup(ctx)
-    for group in recipe.phases.values():
-        for name in group:
-            module = recipe.models[name]
-            if world > 1:
-                module = nn.SyncBatchNorm.convert_sync_batchnorm(module) if device.type == "cuda" else module
-                recipe._wrapped[name] = DDP(module, device_ids=[device.index] if device.type == "cuda" else None)
-    scalers = {p: torch.amp.GradScaler("cuda", enabled=dtype == torch.float16) for p in recipe.phases}
-
+    scalers = _setup(recipe, cfg, ctx)
     step, epoch, consumed = 0, 0, 0
     resumed_from = None
     if cfg.resume and existing is not None:
-        state = ckpt.load(existing)
-        for name, m in recipe.models.items():
-            m.load_state_dict(state["models"][name])
-        for name, o in recipe.optimizers.items():
-            o.load_state_dict(state["optimizers"][name])
-        for name, s in recipe.schedulers.items():
-            s.load_state_dict(state["schedulers"][name])
-        for name, sc in scalers.items():
-            if name in state.get("scalers", {}):
-                sc.load_state_dict(state["scalers"][name])
-        recipe.load_extra_state(state.get("extra", {}))
-        step, epoch, consumed = state["step"], state["epoch"], state["consumed"]
-        ckpt.set_rng_state(state["rng"])
+        step, epoch, consumed = _resume(recipe, scalers, existing)
         resumed_from = step
     if ctx.is_main:
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
@@ -239,32 +212,12 @@ def train(recipe: Recipe, dataset: Dataset, cfg: TrainConfig, *, out: Path | Non
     saved: Path | None = None
     batches = _batches(dataset, sampler, per_step, cfg.num_workers, epoch, consumed)
     while step < cfg.steps:
-        sums: dict[str, float] = {}
-        micro = []
         recipe.step = step
+        micro = []
         for _ in range(cfg.grad_accum):
             batch, epoch, consumed = next(batches)
             micro.append(_move_batch(batch, device))
-        caches: list[dict[str, Any]] = [{} for _ in micro]
-        for phase, names in recipe.phases.items():
-            recipe._phase = phase
-            opt = recipe.optimizers[phase]
-            opt.zero_grad(set_to_none=True)
-            for k, (mb, cache) in enumerate(zip(micro, caches, strict=True)):
-                syncing = k == len(micro) - 1
-                with contextlib.ExitStack() as stack:
-                    if not syncing:
-                        for n in names:
-                            if n in recipe._wrapped:
-                                stack.enter_context(recipe._wrapped[n].no_sync())  # type: ignore[operator]
-                    with autocast(device, dtype):
-                        loss, logs = recipe.loss(phase, mb, cache)
-                    scalers[phase].scale(loss.float() / len(micro)).backward()
-                for key, v in logs.items():
-                    sums[key] = sums.get(key, 0.0) + v / len(micro)
-            scalers[phase].step(opt)
-            scalers[phase].update()
-            recipe._phase = None
+        sums = _optimizer_step(recipe, micro, scalers, ctx)
         for sched in recipe.schedulers.values():
             sched.step()
         step += 1
@@ -279,19 +232,97 @@ def train(recipe: Recipe, dataset: Dataset, cfg: TrainConfig, *, out: Path | Non
         if step % cfg.save_every == 0 or step == cfg.steps:
             if ctx.is_main:
                 val = _evaluate(recipe, step, cfg)
-                saved = ckpt.save(ckpt_dir, step, _state(recipe, scalers, step, epoch, consumed, world),
-                                  cfg.keep)
+                saved = ckpt.save(ckpt_dir, step, _state(recipe, scalers, step, epoch, consumed, world), cfg.keep)
                 plot_losses(cfg.run_dir / "log.jsonl", cfg.run_dir / "loss.png")
-            if world > 1:  # nobody races ahead of a checkpoint being written
-                dist.barrier()
+            _barrier(world)  # nobody races ahead of a checkpoint being written
         elif ctx.is_main and cfg.sample_every and step % cfg.sample_every == 0:
             _save_sample(recipe, step, cfg)
     if ctx.is_main and out is not None:
         recipe.export(out, step)
-    if world > 1:
-        dist.barrier()
+    _barrier(world)
     return TrainResult(step, time.perf_counter() - t0, last, val, resumed_from, world, precision_name(dtype),
                        str(saved) if saved else None)
+
+
+def _setup(recipe: Recipe, cfg: TrainConfig, ctx: Context) -> dict[str, Any]:
+    """Seed, build the recipe's modules (DDP-wrapped under torchrun); returns a grad scaler per phase."""
+    torch.manual_seed(cfg.seed)
+    recipe.seed, recipe.rank = cfg.seed, ctx.rank
+    recipe.setup(ctx)
+    _wrap_for_ddp(recipe, ctx)
+    return {p: torch.amp.GradScaler("cuda", enabled=ctx.dtype == torch.float16) for p in recipe.phases}
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        dist.barrier()
+
+
+def _per_step(cfg: TrainConfig, world: int, dataset: Dataset) -> int:
+    """Samples each process loads per micro-batch; the global batch must split evenly."""
+    per_step = cfg.batch // (world * cfg.grad_accum)
+    if per_step < 1 or per_step * world * cfg.grad_accum != cfg.batch:
+        raise InputError(f"--batch {cfg.batch} must be a multiple of processes ({world}) x accumulation "
+                         f"({cfg.grad_accum})")
+    if len(dataset) < cfg.batch:  # type: ignore[arg-type]
+        raise InputError(f"the training set has {len(dataset)} images, fewer than one batch ({cfg.batch})")  # type: ignore[arg-type]
+    return per_step
+
+
+def _wrap_for_ddp(recipe: Recipe, ctx: Context) -> None:
+    """Under torchrun every trained module gets a DDP wrapper (SyncBatchNorm on CUDA)."""
+    if ctx.world <= 1:
+        return
+    cuda = ctx.device.type == "cuda"
+    for group in recipe.phases.values():
+        for name in group:
+            module = recipe.models[name]
+            module = nn.SyncBatchNorm.convert_sync_batchnorm(module) if cuda else module
+            recipe._wrapped[name] = DDP(module, device_ids=[ctx.device.index] if cuda else None)
+
+
+def _resume(recipe: Recipe, scalers: dict[str, Any], path: Path) -> tuple[int, int, int]:
+    """Models, optimizers, schedulers, scalers, the recipe's own state and the RNGs from a checkpoint;
+    returns (step, epoch, samples consumed in that epoch)."""
+    state = ckpt.load(path)
+    for name, m in recipe.models.items():
+        m.load_state_dict(state["models"][name])
+    for name, o in recipe.optimizers.items():
+        o.load_state_dict(state["optimizers"][name])
+    for name, s in recipe.schedulers.items():
+        s.load_state_dict(state["schedulers"][name])
+    for name, sc in scalers.items():
+        if name in state.get("scalers", {}):
+            sc.load_state_dict(state["scalers"][name])
+    recipe.load_extra_state(state.get("extra", {}))
+    ckpt.set_rng_state(state["rng"])
+    return state["step"], state["epoch"], state["consumed"]
+
+
+def _optimizer_step(recipe: Recipe, micro: list[Any], scalers: dict[str, Any], ctx: Context) -> dict[str, float]:
+    """One optimizer step of every phase over the micro-batches (gradients synced on the last one);
+    returns the losses averaged over the micro-batches."""
+    sums: dict[str, float] = {}
+    caches: list[dict[str, Any]] = [{} for _ in micro]
+    for phase, names in recipe.phases.items():
+        recipe._phase = phase
+        opt = recipe.optimizers[phase]
+        opt.zero_grad(set_to_none=True)
+        for k, (mb, cache) in enumerate(zip(micro, caches, strict=True)):
+            with contextlib.ExitStack() as stack:
+                if k < len(micro) - 1:  # accumulate without syncing until the last micro-batch
+                    for n in names:
+                        if n in recipe._wrapped:
+                            stack.enter_context(recipe._wrapped[n].no_sync())  # type: ignore[operator]
+                with autocast(ctx.device, ctx.dtype):
+                    loss, logs = recipe.loss(phase, mb, cache)
+                scalers[phase].scale(loss.float() / len(micro)).backward()
+            for key, v in logs.items():
+                sums[key] = sums.get(key, 0.0) + v / len(micro)
+        scalers[phase].step(opt)
+        scalers[phase].update()
+        recipe._phase = None
+    return sums
 
 
 def _batches(dataset: Dataset, sampler: ResumableSampler, per_step: int, workers: int, epoch: int,

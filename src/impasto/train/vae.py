@@ -17,11 +17,10 @@ import torch
 
 from impasto.errors import InputError
 from impasto.models import files
-from impasto.models.vae import ConvVAE, kl_divergence, reconstruction_error
-from impasto.train.finetune import TransferRecipe, flat, load_into, load_pretrained
+from impasto.models.vae import KIND, ConvVAE, kl_divergence, reconstruction_error
+from impasto.train.finetune import TransferRecipe, load_into, load_pretrained
 from impasto.train.loop import Context
 
-KIND = "vae"
 PERCEPTUAL_LAYER = "relu2_2"
 
 
@@ -113,14 +112,7 @@ class VAERecipe(TransferRecipe):
 
     def export(self, path: Path, step: int) -> None:
         o = self.opts
-        files.save(path, KIND, flat(self.models), {
+        files.save(path, KIND, files.flat(self.models), {
             "size": o.size, "zdim": o.zdim, "base": o.base, "steps": step, "lr": o.lr, "beta": o.beta,
             "kl_warmup": o.kl_warmup, "perceptual_weight": o.perceptual_weight, "finetuned_from": o.finetune_from,
             "freeze_encoder": o.freeze_encoder})
-
-
-def load_vae(path: str | Path) -> tuple[ConvVAE, dict[str, Any]]:
-    states, meta = load_pretrained(path, KIND)
-    vae = ConvVAE(int(meta["size"]), int(meta["zdim"]), int(meta["base"]))
-    load_into(vae, states["vae"], "VAE")
-    return vae.eval(), meta

@@ -13,17 +13,20 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import resources
-from typing import Annotated, Any
+from typing import Any
 
 import torch
-from fastapi import FastAPI, File, Form, HTTPException, UploadFile
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from starlette.datastructures import UploadFile
 
+from impasto import stylizer
 from impasto.errors import InputError
 from impasto.web.jobs import FINISHED, Job, JobManager, QueueFull
 
 ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"}
-METHODS = ("gatys", "fast", "adain")
+#: form fields that are not method options
+RESERVED = ("content", "style", "style_name", "method")
 
 
 @dataclass
@@ -67,25 +70,26 @@ async def _read_limited(upload: UploadFile, limits: Limits) -> bytes:
 
 
 def run_job(job: Job, progress: Any) -> tuple[torch.Tensor, dict[str, Any]]:
-    """The one place the web UI calls the engine: same functions as the CLI."""
-    from impasto.io import resize_long
-    from impasto.methods import METHODS as ENGINE
-    from impasto.optimize import Progress
+    """The one place the web UI calls the engine: the same contract as the CLI."""
+    out = stylizer.stylize(stylizer.StylizeRequest(job.content, job.styles, job.options), progress, preview_every=10)
+    return out.image, out.record
 
-    o = job.options
-    if job.method == "gatys":
-        extra = {"strength": o["strength"]} if o["style_weight"] is None else {"style_weight": o["style_weight"]}
-        return ENGINE["gatys"](job.content, job.styles, size=o["size"], iterations=o["iterations"], callback=progress,
-                               preview_every=10, preserve_color=o["preserve_color"] or False, **extra)
-    content = resize_long(job.content, o["size"]) if max(job.content.shape[-2:]) > o["size"] else job.content
-    if progress(Progress("running", 0, 1, {}, 0.0)):  # cancelled before it started
-        return content, {}
-    if job.method == "fast":
-        from impasto import bundled
 
-        return ENGINE["fast"](content, bundled.model("fast4"), style_index=o["style_index"], strength=o["strength"],
-                              preserve_color=o["preserve_color"])
-    return ENGINE["adain"](content, job.styles, strength=o["strength"], preserve_color=o["preserve_color"])
+def web_options(method: str, form: dict[str, Any], limits: Limits) -> stylizer.Options:
+    """Options from the form (422 on anything the contract refuses), within the server's limits; the
+    feed-forward methods are capped at the server's size when the form does not say."""
+    try:
+        options = stylizer.from_web_form(method, form)
+    except InputError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    size = stylizer.output_size(options)
+    if size is not None and size > limits.max_size:
+        raise HTTPException(422, f"size must be at most {limits.max_size}")
+    if size is None and hasattr(options, "max_size"):
+        options.max_size = limits.max_size  # type: ignore[union-attr]
+    if (getattr(options, "iterations", None) or 0) > limits.max_iterations:
+        raise HTTPException(422, f"iterations must be at most {limits.max_iterations}")
+    return options
 
 
 def create_app(*, workers: int = 1, limits: Limits | None = None, ttl: float = 3600.0, max_queued: int = 16,
@@ -99,22 +103,32 @@ def create_app(*, workers: int = 1, limits: Limits | None = None, ttl: float = 3
     app.router.add_event_handler("shutdown", manager.shutdown)
     styles = bundled.styles()
 
-    def job_or_404(job_id: str) -> Job:
-        job = manager.get(job_id)
-        if job is None:
-            raise HTTPException(404, "no such job (finished jobs expire)")
-        return job
+    _add_page_routes(app, limits, styles)
+    _add_submit_route(app, manager, limits, styles)
+    _add_job_routes(app, manager)
+    return app
+
+
+def _add_page_routes(app: FastAPI, limits: Limits, styles: dict[str, Any]) -> None:
+    """The page, the methods and options it builds its form from, and the bundled paintings."""
+    from impasto import bundled
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
         return resources.files("impasto").joinpath("web", "static", "index.html").read_text()
+
+    @app.get("/api/methods")
+    def methods() -> dict[str, Any]:
+        """The methods and the options the form offers, from the contract's declarations."""
+        return {"default": stylizer.WEB_DEFAULT_METHOD, "methods": stylizer.describe(web_only=True)}
 
     @app.get("/api/options")
     def options() -> dict[str, Any]:
         from impasto.methods import load_fast_model
 
         _, meta = load_fast_model(bundled.model("fast4"))
-        return {"methods": list(METHODS), "styles": list(styles), "fast_styles": meta.get("styles", []),
+        return {"methods": list(stylizer.METHODS), "default_method": stylizer.WEB_DEFAULT_METHOD,
+                "styles": list(styles), "fast_styles": meta.get("styles", []),
                 "limits": {"max_upload_mb": limits.max_upload_bytes / 2**20, "max_megapixels": limits.max_pixels / 1e6,
                            "max_size": limits.max_size, "max_iterations": limits.max_iterations}}
 
@@ -124,53 +138,57 @@ def create_app(*, workers: int = 1, limits: Limits | None = None, ttl: float = 3
             raise HTTPException(404, "no such bundled style")
         return Response(styles[name].read_bytes(), media_type="image/jpeg")
 
+
+def _add_submit_route(app: FastAPI, manager: JobManager, limits: Limits, styles: dict[str, Any]) -> None:
+    """POST /api/jobs: every check before the job is queued (413, 415, 422, 503)."""
     @app.post("/api/jobs", status_code=202)
-    async def create_job(
-        content: Annotated[UploadFile, File()],
-        style: Annotated[UploadFile | None, File()] = None,
-        style_name: Annotated[str | None, Form()] = None,
-        method: Annotated[str, Form()] = "adain",
-        strength: Annotated[float, Form(ge=0.0, le=1.0)] = 1.0,
-        size: Annotated[int, Form(ge=64)] = 512,
-        iterations: Annotated[int, Form(ge=1)] = 100,
-        style_weight: Annotated[float | None, Form(ge=0.0)] = None,
-        style_index: Annotated[int, Form(ge=0)] = 0,
-        preserve_color: Annotated[str | None, Form()] = None,
-    ) -> dict[str, Any]:
-        if method not in METHODS:
-            raise HTTPException(422, f"method must be one of {', '.join(METHODS)}")
-        if size > limits.max_size:
-            raise HTTPException(422, f"size must be at most {limits.max_size}")
-        if iterations > limits.max_iterations:
-            raise HTTPException(422, f"iterations must be at most {limits.max_iterations}")
-        if preserve_color not in (None, "", "luminance", "histogram"):
-            raise HTTPException(422, "preserve_color must be luminance or histogram")
+    async def create_job(request: Request) -> dict[str, Any]:
+        form = await request.form()
+        method = str(form.get("method") or stylizer.WEB_DEFAULT_METHOD)
+        if method not in stylizer.METHODS:
+            raise HTTPException(422, f"method must be one of {', '.join(stylizer.METHODS)}")
+        opts = web_options(method, {k: v for k, v in form.items() if k not in RESERVED}, limits)
+        content = form.get("content")
+        if not isinstance(content, UploadFile):
+            raise HTTPException(422, "content: upload a photo")
         image = decode_upload(await _read_limited(content, limits), content.filename or "content", limits)
-        style_images: list[torch.Tensor] = []
-        if style is not None and style.filename:
-            style_images.append(decode_upload(await _read_limited(style, limits), style.filename, limits))
-        elif style_name:
-            if style_name not in styles:
-                raise HTTPException(422, f"unknown style_name {style_name!r}")
-            from impasto.io import load_image
-
-            style_images.append(load_image(styles[style_name]))
-        if method in ("gatys", "adain") and not style_images:
+        style_images = await _style_images(form.get("style"), form.get("style_name"))
+        if stylizer.get_method(method).needs_style and not style_images:
             raise HTTPException(422, f"method {method} needs a style image (upload one or pick style_name)")
-        if method == "fast":
-            from impasto.methods import load_fast_model
-
-            n = int(load_fast_model(bundled.model("fast4"))[1]["n_styles"])
-            if style_index >= n:
-                raise HTTPException(422, f"style_index must be below {n}")
-        opts = {"strength": strength, "size": size, "iterations": iterations, "style_weight": style_weight,
-                "style_index": style_index, "preserve_color": preserve_color or None}
+        if isinstance(opts, stylizer.FastOptions):
+            _check_fast_index(opts)
         try:
             job = manager.submit(Job(method, image, style_images, opts))
         except QueueFull as exc:
             raise HTTPException(503, str(exc)) from exc
         return job.public(manager.position(job))
 
+    async def _style_images(upload: Any, style_name: Any) -> list[torch.Tensor]:
+        if isinstance(upload, UploadFile) and upload.filename:
+            return [decode_upload(await _read_limited(upload, limits), upload.filename, limits)]
+        if style_name:
+            if style_name not in styles:
+                raise HTTPException(422, f"unknown style_name {style_name!r}")
+            from impasto.io import load_image
+
+            return [load_image(styles[style_name])]
+        return []
+
+    def _check_fast_index(opts: stylizer.FastOptions) -> None:
+        from impasto.methods import load_fast_model
+
+        n = int(load_fast_model(stylizer.model_path(opts))[1]["n_styles"])  # type: ignore[arg-type]
+        if (opts.style_index or 0) >= n:
+            raise HTTPException(422, f"style_index must be below {n}")
+
+
+def _add_job_routes(app: FastAPI, manager: JobManager) -> None:
+    """A job's status, cancel, result, preview and live events."""
+    def job_or_404(job_id: str) -> Job:
+        job = manager.get(job_id)
+        if job is None:
+            raise HTTPException(404, "no such job (finished jobs expire)")
+        return job
     @app.get("/api/jobs/{job_id}")
     def job_status(job_id: str) -> dict[str, Any]:
         job = job_or_404(job_id)
@@ -212,5 +230,3 @@ def create_app(*, workers: int = 1, limits: Limits | None = None, ttl: float = 3
                 await asyncio.sleep(0.2)
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
-
-    return app

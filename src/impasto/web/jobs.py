@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from impasto.errors import ImpastoError
+from impasto.stylizer import Cancelled
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 FINISHED = (DONE, FAILED, CANCELLED)
@@ -28,7 +29,7 @@ class Job:
     method: str
     content: torch.Tensor
     styles: list[torch.Tensor]
-    options: dict[str, Any]
+    options: Any  # the method's options (impasto.stylizer)
     id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     state: str = QUEUED
     created: float = field(default_factory=time.time)
@@ -114,6 +115,9 @@ class JobManager:
             job.version += 1
         try:
             image, info = self.runner(job, lambda p: self._progress(job, p))
+        except Cancelled:
+            self._finish(job, CANCELLED)
+            return
         except ImpastoError as exc:
             self._finish(job, FAILED, str(exc))
             return
