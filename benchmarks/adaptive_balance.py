@@ -34,7 +34,13 @@ from impasto.device import pick_device, pick_dtype
 from impasto.features import Encoder, resolve_weights
 from impasto.io import load_image, resize, resize_long
 from impasto.losses import ContentLoss, GramStyleLoss
-from impasto.optimize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, DEFAULT_STYLE_WEIGHT, stylize
+from impasto.optimize import (
+    DEFAULT_CONTENT_LAYERS,
+    DEFAULT_CONTENT_WEIGHT,
+    DEFAULT_STYLE_LAYERS,
+    DEFAULT_STYLE_WEIGHT,
+    stylize,
+)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
 CONTENTS = ("amber", "chicago", "flowers", "golden_gate")
@@ -93,7 +99,8 @@ def main() -> None:
             row = {"pair": f"{cname}+{sname}", "k_default": k_pairs[-1]}
             outs = [content]
             for setting in ("fixed", *STRENGTHS):
-                kw = {} if setting == "fixed" else {"strength": setting}
+                kw = ({"content_weight": DEFAULT_CONTENT_WEIGHT, "style_weight": DEFAULT_STYLE_WEIGHT}
+                      if setting == "fixed" else {"strength": setting})  # hand-set weights: no calibration
                 out, _ = stylize(content, style, size=args.size, iterations=args.iterations, **kw)
                 c, per = yard.per_layer(out, content, style)
                 lost, left = c / ref_c, statistics.fmean(per.values()) / ref_s

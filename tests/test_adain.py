@@ -10,6 +10,7 @@ import torch
 
 from impasto import bundled
 from impasto.cli import main
+from impasto.io import load_image
 from impasto.losses import mean_std
 from impasto.models.adain import Decoder, PatchDiscriminator, adain, masked_adain
 from impasto.train.loop import read_log
@@ -174,3 +175,44 @@ def test_reflect_pad_equals_torch_reflection_padding_and_keeps_bf16_under_autoca
         y = ReflectPad(p)(xb)
     assert y.dtype == torch.bfloat16 and y.is_contiguous(memory_format=torch.channels_last) == channels_last
     assert torch.equal(y, torch.nn.ReflectionPad2d(p)(xb))
+
+
+def _tiny_corpus(root: Path) -> Path:
+    """photos/ and paintings/ with a split.tsv: 4 train, 1 val and 1 test file each (all readable)."""
+    from impasto.io import resize_long, save_image
+
+    photos, paintings = list(bundled.photos().values()), list(bundled.styles().values())
+    rows = ["file\tfolder\tsplit"]
+    for folder, sources in (("photos", photos), ("paintings", paintings)):
+        (root / folder).mkdir(parents=True)
+        for i, split in enumerate(["train"] * 4 + ["val", "test"]):
+            name = f"{split}_{i}.png"
+            save_image(resize_long(load_image(sources[i % len(sources)]), 64), root / folder / name)
+            rows.append(f"{name}\t{folder}\t{split}")
+    (root / "split.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_corpus_training_reads_no_held_out_file_and_lowers_the_loss(tmp_path, monkeypatch):
+    """The split is chosen by name before anything is opened: no 'test' file is ever read by training."""
+    import PIL.Image
+
+    corpus = _tiny_corpus(tmp_path / "corpus")
+    opened: list[str] = []
+    real_open = PIL.Image.open
+    monkeypatch.setattr(PIL.Image, "open", lambda fp, *a, **k: opened.append(str(fp)) or real_open(fp, *a, **k))
+    out = tmp_path / "skip.safetensors"
+    assert main(["train", "adain", "--content-dir", str(corpus / "photos"), "--style-dir", str(corpus / "paintings"),
+                 "--split-file", str(corpus / "split.tsv"), "--arch", "skip", "--skip-scale", "0.1", "--slim", "4",
+                 "--strength-range", "0.5,1", "--size", "48", "--batch", "2", "--steps", "16", "--save-every", "8",
+                 "--lr", "1e-3", "--log-every", "1", "--best-out", str(tmp_path / "best.safetensors"),
+                 "--out", str(out), "--quiet"]) == 0
+    assert opened and not [p for p in opened if Path(p).name.startswith("test_")]
+    assert any(Path(p).name.startswith("val_") for p in opened)  # validation reads the 'val' rows
+    rows = [r for r in read_log(tmp_path / "skip_run" / "log.jsonl") if "val" not in r]
+    assert sum(r["total"] for r in rows[-4:]) < sum(r["total"] for r in rows[:4])
+    from impasto.models.adain import SkipDecoder, load_decoder
+
+    dec, meta = load_decoder(tmp_path / "best.safetensors")
+    assert isinstance(dec, SkipDecoder) and meta["skip_scale"] == 0.1 and "'train' rows" in meta["data"]
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from impasto.cli.common import nonneg_float, positive_int
@@ -85,20 +86,26 @@ def _pair(text: str, flag: str) -> tuple[float, float]:
 
 
 def _adain_files(args: argparse.Namespace) -> tuple[list[Path], list[Path], list[Path], list[Path]]:
-    """(train photos, train paintings, val photos, val paintings): by --split-file when given."""
-    from impasto.train.data import in_split, read_split, scan_images
+    """(train photos, train paintings, val photos, val paintings): by --split-file when given, chosen by
+    name before any file is opened, so files of other splits are never read."""
+    from impasto.train.data import read_split, scan_images
 
-    photos, _ = scan_images(args.content_dir, name="--content-dir")
-    paintings, _ = scan_images(args.style_dir, name="--style-dir")
     val_photos = scan_images(args.val_dir, name="--val-dir")[0] if args.val_dir else []
     if args.split_file is None:
+        photos, _ = scan_images(args.content_dir, name="--content-dir")
+        paintings, _ = scan_images(args.style_dir, name="--style-dir")
         return photos, paintings, val_photos, paintings[:8]
     table = read_split(args.split_file)
-    train_p, train_s = in_split(photos, table, "train"), in_split(paintings, table, "train")
-    if not train_p or not train_s:
-        raise InputError(f"--split-file {args.split_file}: no 'train' rows match the files in the folders")
-    return (train_p, train_s, val_photos or in_split(photos, table, "val")[:16],
-            in_split(paintings, table, "val")[:16])
+
+    def rows(split: str) -> Callable[[Path], bool]:
+        return lambda p: table.get((p.parent.name, p.name)) == split
+
+    photos, _ = scan_images(args.content_dir, name="--content-dir ('train' rows)", keep=rows("train"))
+    paintings, _ = scan_images(args.style_dir, name="--style-dir ('train' rows)", keep=rows("train"))
+    if not val_photos:
+        val_photos = scan_images(args.content_dir, name="--content-dir ('val' rows)", keep=rows("val"))[0][:16]
+    val_paintings = scan_images(args.style_dir, name="--style-dir ('val' rows)", keep=rows("val"))[0][:16]
+    return photos, paintings, val_photos, val_paintings
 
 
 def run_adain(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ and single- vs multi-process runs comparable.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -19,13 +19,15 @@ from impasto.errors import InputError
 from impasto.io import IMAGE_SUFFIXES, load_image, resize
 
 
-def scan_images(folder: str | Path, *, recursive: bool = True, name: str = "") -> tuple[list[Path], int]:
-    """Image files under ``folder`` whose headers parse, and how many others were skipped."""
+def scan_images(folder: str | Path, *, recursive: bool = True, name: str = "",
+                keep: Callable[[Path], bool] | None = None) -> tuple[list[Path], int]:
+    """Image files under ``folder`` whose headers parse, and how many others were skipped. ``keep``
+    chooses files by path before any is opened (a split: held-out files are never read)."""
     root = Path(folder)
     if not root.is_dir():
         raise InputError(f"{name or root}: {root} is not a directory")
     candidates = sorted(p for p in (root.rglob("*") if recursive else root.iterdir())
-                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and (keep is None or keep(p)))
     good, bad = [], 0
     for p in candidates:
         try:
@@ -57,12 +59,6 @@ def read_split(tsv: str | Path) -> dict[tuple[str, str], str]:
         if len(parts) >= 3:
             table[(parts[1], parts[0])] = parts[2]
     return table
-
-
-def in_split(paths: Sequence[Path], table: dict[tuple[str, str], str], split_name: str) -> list[Path]:
-    """The files of ``paths`` that the split table puts in ``split_name`` (by parent folder and name);
-    files the table does not list are left out, so nothing unlisted can leak into training."""
-    return [p for p in paths if table.get((p.parent.name, p.name)) == split_name]
 
 
 def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
