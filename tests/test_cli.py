@@ -138,3 +138,21 @@ def test_progress_bar_follows_a_total_that_shrinks_when_a_coarse_scale_settles()
     bar(Progress("scale 2/2", 40, 165, {"total": 0.5}, 0.2))
     assert bar.bar is not None and bar.bar.total == 165 and bar.bar.n == 40
     bar.close()
+
+
+def test_output_equal_to_the_input_is_refused_unless_overwrite(tmp_path, capsys):
+    from impasto import bundled
+
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(bundled.photo("chelsea").read_bytes())
+    before = photo.read_bytes()
+    args = ["stylize", str(photo), "--method", "fast", "--max-size", "64", "-o", str(photo), "--quiet"]
+    assert main(args) == 2 and "is the input photo" in capsys.readouterr().err
+    assert photo.read_bytes() == before
+    assert main([*args, "--overwrite"]) == 0 and photo.read_bytes() != before
+
+
+def test_iterations_one_means_one_per_scale():
+    from impasto.optimize import scale_schedule
+
+    assert [n for _, n in scale_schedule(1024, 1)] == [1, 1, 1]

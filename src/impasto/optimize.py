@@ -73,12 +73,13 @@ class StylizeResult:
 
 def scale_schedule(size: int, iterations: int, start_size: int = START_SIZE, multiscale: bool = True
                    ) -> list[tuple[int, int]]:
-    """[(long side, iterations)] from coarse to fine; each scale doubles and gets half the steps."""
+    """[(long side, iterations)] from coarse to fine; each scale doubles and gets half the steps (at least
+    one: ``iterations=1`` means one iteration per scale)."""
     if not multiscale or size <= start_size * 1.25:
         return [(size, iterations)]
     n = math.ceil(math.log2(size / start_size)) + 1
     sizes = [round(size / 2 ** (n - 1 - i)) for i in range(n)]
-    return [(s, max(10, round(iterations / 2**i))) for i, s in enumerate(sizes)]
+    return [(s, max(1, round(iterations / 2**i))) for i, s in enumerate(sizes)]
 
 
 def peak_memory_mb(device: torch.device) -> float:

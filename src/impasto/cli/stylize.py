@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", default=None,
                    help="output file (default CONTENT_stylized.png beside the input; '-' for PNG on stdout); "
                         "a folder when CONTENT is a folder")
+    p.add_argument("--overwrite", action="store_true", help="allow -o to name the input file itself")
     p.add_argument("--json", action="store_true", help="print one JSON object describing the run")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run_stylize, option_names=add_option_flags(p))
@@ -97,6 +98,8 @@ def run_stylize(args: argparse.Namespace) -> int:
         output = None if args.output == "-" else Path(args.output)
     if output is not None:
         check_output_path(output)
+        if output.exists() and output.resolve() == args.content.resolve() and not args.overwrite:
+            raise InputError(f"{output}: is the input photo; give another -o, or --overwrite to replace it")
     content = load_image(args.content)
     run = _method_runner(args)
     bar = ProgressBar(args.quiet)
