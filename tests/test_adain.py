@@ -84,7 +84,7 @@ def test_strength_zero_is_the_decoded_content_and_full_resolution(tiny_decoder):
 
     x = torch.rand(1, 3, 45, 61)
     style = torch.rand(1, 3, 32, 32)
-    zero, info = stylize_adain(x, [style], _opts(tiny_decoder, strength=0.0))
+    zero, info = stylize_adain(x, [style], _opts(tiny_decoder, strength=0.0, match_colors=False))
     full, _ = stylize_adain(x, [style], _opts(tiny_decoder, strength=1.0))
     from impasto.methods import _adain_encoder, load_adain_model
 
@@ -216,3 +216,38 @@ def test_corpus_training_reads_no_held_out_file_and_lowers_the_loss(tmp_path, mo
     dec, meta = load_decoder(tmp_path / "best.safetensors")
     assert isinstance(dec, SkipDecoder) and meta["skip_scale"] == 0.1 and "'train' rows" in meta["data"]
 
+
+def test_the_shipped_decoder_follows_a_blue_and_a_red_painting():
+    """Outputs take each painting's colours (the old decoder alone painted the same dark brown whatever
+    the painting; the default pixel-level colour match makes the palette follow the painting)."""
+    from impasto import options, stylizer
+    from impasto.io import resize_long
+
+    photo = resize_long(load_image(bundled.photo("chelsea")), 128)
+    gray = resize_long(load_image(bundled.style("kandinsky_in_grey")), 128).mean(1, keepdim=True)
+    blue = (gray * torch.tensor([0.15, 0.3, 1.0]).view(1, 3, 1, 1)).clamp(0, 1)
+    red = (gray * torch.tensor([1.0, 0.25, 0.15]).view(1, 3, 1, 1)).clamp(0, 1)
+    opts = options.make_options("adain", {"precision": "fp32", "device": "cpu"})
+    means = {}
+    for name, painting in (("blue", blue), ("red", red)):
+        out = stylizer.stylize(stylizer.StylizeRequest(photo, [painting], opts)).image
+        means[name] = out.mean(dim=(0, 2, 3))
+    assert means["blue"][2] > means["blue"][0] + 0.05, means
+    assert means["red"][0] > means["red"][2] + 0.05, means
+
+
+def test_colour_matching_can_be_turned_off_and_is_skipped_with_a_mask(tiny_decoder):
+    from impasto.methods import match_colors
+
+    x, style = torch.rand(1, 3, 40, 48), torch.rand(1, 3, 32, 32) * 0.5
+    plain, _ = stylize_adain_opts(x, style, tiny_decoder, match_colors=False)
+    matched, _ = stylize_adain_opts(x, style, tiny_decoder)
+    assert torch.allclose(matched, match_colors(plain, x, [style], [1.0], 1.0), atol=1e-5)
+    m, s = matched.mean(dim=(2, 3)), style.mean(dim=(2, 3))
+    assert torch.allclose(m, s, atol=0.03)  # the painting's colour means
+
+
+def stylize_adain_opts(x, style, model, **given):
+    from impasto.methods import stylize_adain
+
+    return stylize_adain(x, [style], _opts(model, **given))

@@ -113,6 +113,8 @@ class AdainOptions(RunOptions):
     preserve_color: str | None = option(None, "keep the photo's colours", choices=PRESERVE_COLOR, web=True)
     max_size: int | None = option(None, "cap the long side (default: full size)", lo=16, hi=16_384, web="size")
     style_size: int = option(512, "long side the painting is encoded at", lo=16, hi=4096)
+    match_colors: bool = option(True, "give the output the painting's per-channel colour mean and spread (AdaIN "
+                                "on the pixels, blended by strength; not with --mask)")
 
     def check(self) -> None:
         return None
