@@ -136,8 +136,6 @@ def _split_settings(settings: dict[str, Any]) -> tuple[GatysOptions, EngineKnobs
         user["preserve_color"] = None
     if isinstance(user.get("weights"), Weights):
         knobs.weights_entry = user.pop("weights")
-    if user.get("layer_weights") is not None and "strength" not in user:
-        user["strength"] = None
     return make_options("gatys", user), knobs  # type: ignore[return-value]
 
 

@@ -14,9 +14,6 @@ from typing import Any
 
 from impasto import options
 
-#: flags older releases spelled differently: field -> the flag that sets it to False
-NEGATED = {"multiscale": "--no-multiscale"}
-
 
 def _methods_by_field(methods: Iterable[str]) -> dict[str, tuple[dataclasses.Field, list[str]]]:
     table: dict[str, tuple[dataclasses.Field, list[str]]] = {}
@@ -40,7 +37,7 @@ def add_option_flags(p: argparse.ArgumentParser, methods: Iterable[str] = tuple(
         shown = ",".join(default) if isinstance(default, list) else default
         help_text = f"{f.metadata['help']} (default {shown})"
         if str(f.type) == "bool":
-            flag = NEGATED.get(name, f"--no-{name.replace('_', '-')}" if default else f"--{name.replace('_', '-')}")
+            flag = f"--no-{name.replace('_', '-')}" if default else f"--{name.replace('_', '-')}"
             group.add_argument(flag, dest=name, action="store_const", const=not default, default=argparse.SUPPRESS,
                                help=f.metadata["help"])
             continue
