@@ -83,7 +83,7 @@ def test_bomb_is_refused(tmp_path, style_path, capsys, monkeypatch):
     (["--style-layers", "relu1_1,nope"], "unknown vgg16 layer"),
     (["-o", "/nonexistent-dir/x.png"], "does not exist"),
     (["-o", "out.xyz"], "unknown image suffix"),
-    (["--style-weights", "0.5,0.5"], "2 --style-weights"),
+    (["--style-weights", "0.5,0.5"], "but 2 style weight(s)"),
 ])
 def test_bad_options_exit_2(content_path, style_path, capsys, args, message):
     code = main(["stylize", str(content_path), "-s", str(style_path), *TINY, *args])

@@ -69,7 +69,7 @@ def test_multi_style_blend_and_weight_count_checked(small_pair):
     content, style = small_pair
     _out, result = stylize(content, [style, content.flip(-1)], style_weights=[0.7, 0.3], **{**FAST, "iterations": 3})
     assert result.weights["style_weights"] == [0.7, 0.3]
-    with pytest.raises(InputError, match="2 styles but 1 style weights"):
+    with pytest.raises(InputError, match=r"2 style\(s\) given but 1 style weight"):
         stylize(content, [style, style], style_weights=[1.0], **FAST)
 
 

@@ -99,3 +99,28 @@ def test_compare_refuses_a_bad_setting_before_making_its_folder(tmp_path, capsys
     code = main(["compare", str(bundled.photo("chelsea")), "-s", str(bundled.style("picabia_udnie")),
                  "--setting", "x:method=fast,iterations=3", "-o", str(out)])
     assert code == 2 and "fast has no option --iterations" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("method", ["gatys", "adain"])
+@pytest.mark.parametrize("weights", [[float("inf"), 1.0], [float("nan"), 1.0], [-1.0, 2.0], [0.0, 0.0], [1.0]])
+def test_every_blending_method_refuses_a_bad_style_blend_from_the_python_api(small_pair, method, weights):
+    # the engines themselves check (not only the contract's front door): adain once took inf and nan
+    from impasto import methods, optimize
+
+    content, style = small_pair
+    styles = [style, style.flip(-1)]
+    with pytest.raises(InputError, match="style weight"):
+        if method == "adain":
+            methods.stylize_adain(content, styles, options.make_options("adain"), style_weights=weights)
+        else:
+            optimize.stylize(content, styles, options.make_options("gatys", {"iterations": 1, "size": 32}),
+                             style_weights=weights)
+
+
+def test_feed_forward_methods_name_their_bundled_model_in_one_place():
+    from impasto import bundled, methods
+
+    for method in ("fast", "adain"):
+        opts = options.make_options(method)
+        assert stylizer.model_path(opts) == methods.model_for(opts) == bundled.model(type(opts).BUNDLED_MODEL)
+    assert methods.model_for(options.make_options("adain", {"model": "x.safetensors"})).name == "x.safetensors"

@@ -20,7 +20,7 @@ from impasto.device import autocast, inference_copy, memory_format, pick_device,
 from impasto.errors import InputError
 from impasto.io import resize, resize_long
 from impasto.models.files import model_file
-from impasto.options import AdainOptions, FastOptions
+from impasto.options import AdainOptions, FastOptions, style_blend
 
 
 @functools.lru_cache(maxsize=4)
@@ -67,11 +67,16 @@ def keep_colors(stylized: torch.Tensor, content: torch.Tensor, mode: str | None)
     raise InputError(f"unknown --preserve-color {mode!r} (use luminance or histogram)")
 
 
-def stylize_fast(content: torch.Tensor, options: FastOptions) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Run a trained fast-style network on ``content`` (any size; ``options.max_size`` caps the long side)."""
+def model_for(options: FastOptions | AdainOptions) -> Path:
+    """The model file a feed-forward run loads: the user's, or the bundled one its options name."""
     from impasto import bundled
 
-    model = options.model or bundled.model("fast4")
+    return Path(options.model) if options.model else bundled.model(options.BUNDLED_MODEL)
+
+
+def stylize_fast(content: torch.Tensor, options: FastOptions) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Run a trained fast-style network on ``content`` (any size; ``options.max_size`` caps the long side)."""
+    model = model_for(options)
     net, meta = load_fast_model(model)
     n = int(meta["n_styles"])
     if options.style_mix is not None:
@@ -144,11 +149,7 @@ def clear_style_cache() -> None:
         _STYLE_FEATURES.clear()
 
 
-def load_adain_model(path: str | Path | None) -> tuple[Any, dict[str, Any], Path]:
-    if path is None:
-        from impasto import bundled
-
-        path = bundled.model("adain")
+def load_adain_model(path: str | Path) -> tuple[Any, dict[str, Any], Path]:
     p = model_file(path)
     if not p.is_file():
         raise InputError(f"{p}: no such model file")
@@ -193,9 +194,7 @@ def stylize_adain(content: torch.Tensor, styles: list[torch.Tensor], options: Ad
 
     if not styles:
         raise InputError("--method adain needs at least one --style image")
-    weights = list(style_weights) if style_weights is not None else [1.0] * len(styles)
-    if len(weights) != len(styles) or sum(weights) <= 0 or min(weights) < 0:
-        raise InputError("--style-weights must give one weight >= 0 per style, not all zero")
+    weights = style_blend(style_weights, len(styles))
     if mask is not None and len(styles) != 2:
         raise InputError(f"--mask needs exactly two styles (foreground, background), got {len(styles)}")
     if mask is not None and mask.shape[-2:] != content.shape[-2:]:
@@ -205,7 +204,7 @@ def stylize_adain(content: torch.Tensor, styles: list[torch.Tensor], options: Ad
     if mask is not None and mask.shape[-2:] != content.shape[-2:]:
         mask = resize(mask, tuple(content.shape[-2:]))  # type: ignore[arg-type]
     strength, style_size, device, precision = options.strength, options.style_size, options.device, options.precision
-    dec, meta, path = load_adain_model(options.model)
+    dec, meta, path = load_adain_model(model_for(options))
     enc = _adain_encoder(meta.get("backbone", "vgg16-keras-offline"))
     t0 = time.perf_counter()
     dev = pick_device(device)

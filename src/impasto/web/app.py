@@ -111,7 +111,6 @@ def create_app(*, workers: int = 1, limits: Limits | None = None, ttl: float = 3
 
 def _add_page_routes(app: FastAPI, limits: Limits, styles: dict[str, Any]) -> None:
     """The page, the methods and options it builds its form from, and the bundled paintings."""
-    from impasto import bundled
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
@@ -124,9 +123,9 @@ def _add_page_routes(app: FastAPI, limits: Limits, styles: dict[str, Any]) -> No
 
     @app.get("/api/options")
     def options() -> dict[str, Any]:
-        from impasto.methods import load_fast_model
+        from impasto.methods import load_fast_model, model_for
 
-        _, meta = load_fast_model(bundled.model("fast4"))
+        _, meta = load_fast_model(model_for(stylizer.FastOptions()))
         return {"methods": list(stylizer.METHODS), "default_method": stylizer.WEB_DEFAULT_METHOD,
                 "styles": list(styles), "fast_styles": meta.get("styles", []),
                 "limits": {"max_upload_mb": limits.max_upload_bytes / 2**20, "max_megapixels": limits.max_pixels / 1e6,
