@@ -18,6 +18,9 @@ from fastapi.testclient import TestClient
 from impasto import bundled
 from impasto.io import encode_png, load_image, load_image_bytes
 from impasto.web.app import Limits, create_app
+from impasto.web.jobs import Capacity
+
+LOCAL = "http://127.0.0.1"  # the Host a browser on this machine sends; TestClient's "testserver" is refused
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +31,10 @@ def photo_png() -> bytes:
 
 
 @pytest.fixture()
-def client():
-    with TestClient(create_app(limits=Limits(max_upload_bytes=2 * 2**20, max_pixels=4_000_000, max_size=256))) as c:
+def client(tmp_path):
+    app = create_app(limits=Limits(max_upload_bytes=2 * 2**20, max_pixels=4_000_000, max_size=256),
+                     results_dir=tmp_path / "results")
+    with TestClient(app, base_url=LOCAL) as c:
         yield c
 
 
@@ -127,7 +132,7 @@ def test_limits_give_clear_http_errors(client, photo_png):
     assert client.get("/api/jobs/nope").status_code == 404
 
 
-def _blocking_app(**kw):
+def _blocking_app(results_dir, **kw):
     """An app whose jobs wait for a release event: queue order and cancel without timing races."""
     release = threading.Event()
 
@@ -139,12 +144,12 @@ def _blocking_app(**kw):
                 break
         return torch.ones(1, 3, 8, 8), {"seconds": 0.0}
 
-    return create_app(runner=runner, **kw), release
+    return create_app(runner=runner, capacity=Capacity(**kw), results_dir=results_dir), release
 
 
-def test_queue_positions_cancel_and_result_before_done(photo_png):
-    app, release = _blocking_app(workers=1)
-    with TestClient(app) as client:
+def test_queue_positions_cancel_and_result_before_done(photo_png, tmp_path):
+    app, release = _blocking_app(tmp_path, workers=1)
+    with TestClient(app, base_url=LOCAL) as client:
         post = lambda: client.post("/api/jobs", files={"content": ("x.png", photo_png, "image/png")},  # noqa: E731
                                    data={"method": "fast"}).json()
         first, second, third = post(), post(), post()
@@ -161,9 +166,9 @@ def test_queue_positions_cancel_and_result_before_done(photo_png):
         assert _wait(client, third["id"])["state"] == "done"
 
 
-def test_full_queue_is_503_and_finished_jobs_expire(photo_png):
-    app, release = _blocking_app(workers=1, max_queued=1, ttl=0.2)
-    with TestClient(app) as client:
+def test_full_queue_is_503_and_finished_jobs_expire(photo_png, tmp_path):
+    app, release = _blocking_app(tmp_path, workers=1, max_queued=1, ttl=0.2)
+    with TestClient(app, base_url=LOCAL) as client:
         post = lambda: client.post("/api/jobs", files={"content": ("x.png", photo_png, "image/png")},  # noqa: E731
                                    data={"method": "fast"})
         a = post().json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from impasto.cli.common import positive_int
 from impasto.errors import InputError
@@ -17,7 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-mb", type=positive_int, default=20)
     p.add_argument("--max-megapixels", type=positive_int, default=24)
     p.add_argument("--max-size", type=positive_int, default=1024, help="longest output side (1024)")
-    p.add_argument("--ttl", type=positive_int, default=3600, help="seconds a finished result is kept (3600)")
+    p.add_argument("--ttl", type=positive_int, default=24 * 3600,
+                   help="seconds a finished result is kept, across restarts (86400)")
+    p.add_argument("--max-finished", type=positive_int, default=200, help="finished results kept at most (200)")
+    p.add_argument("--results-dir", help="where finished results are kept (default: web-results in the data "
+                   "directory, $IMPASTO_HOME or ~/.local/share/impasto)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also serve requests addressed to this Host name (loopback names and IP addresses "
+                   "always are; other names are refused against DNS rebinding)")
     p.set_defaults(func=run_serve)
 
 
@@ -30,9 +38,21 @@ def run_serve(args: argparse.Namespace) -> int:
         raise InputError(f"the web UI needs its extra: pip install 'impasto[web]' ({exc.name} is missing)") from exc
     if not 0 < args.port < 65536:
         raise InputError(f"--port must be between 1 and 65535, got {args.port}")
+    from impasto.web.guard import Access
+    from impasto.web.jobs import Capacity
+
     limits = Limits(max_upload_bytes=args.max_upload_mb * 2**20, max_pixels=args.max_megapixels * 1_000_000,
                     max_size=args.max_size)
-    app = create_app(workers=args.workers, limits=limits, ttl=args.ttl, max_queued=args.max_queued)
-    print(f"impasto web UI on http://{args.host}:{args.port}/ (Ctrl+C to stop)", flush=True)
+    capacity = Capacity(workers=args.workers, max_queued=args.max_queued, max_finished=args.max_finished,
+                        ttl=args.ttl)
+    access = Access.for_bind(args.host, allowed_hosts=tuple(args.allow_host))
+    app = create_app(limits=limits, capacity=capacity, access=access, results_dir=args.results_dir)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    if access.token is None:
+        print(f"impasto web UI on http://{shown}:{args.port}/ (Ctrl+C to stop)", flush=True)
+    else:
+        print(f"warning: bound to {args.host}, so other machines can reach this server; every request needs "
+              "the token below", file=sys.stderr, flush=True)
+        print(f"impasto web UI on http://{shown}:{args.port}/?token={access.token} (Ctrl+C to stop)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -1,8 +1,11 @@
 """FastAPI app behind ``impasto serve``: upload, queue, live progress (server-sent events), download.
 
-Limits are enforced before any work: upload bytes (413), pixel count read from the header before
+Limits are enforced before any work: the request's size and origin at the front door
+(:mod:`impasto.web.guard`: 413, 403), upload bytes (413), pixel count read from the header before
 decoding (413), the file's actual content must decode as an image of an accepted format whatever its
-name (415), parameters are validated (422). Uploads are read into memory and never written to disk.
+name (415), parameters are validated (422). Images are decoded in a worker thread, so one large upload
+does not stall other requests. Uploads live in memory only; results are kept on disk
+(:mod:`impasto.web.results`) so they survive a restart.
 """
 
 from __future__ import annotations
@@ -13,16 +16,20 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import torch
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from impasto import stylizer
 from impasto.errors import InputError
-from impasto.web.jobs import FINISHED, Job, JobManager, QueueFull
+from impasto.web.guard import Access, Guard
+from impasto.web.jobs import FINISHED, Capacity, Job, JobManager, QueueFull
+from impasto.web.results import ResultStore
 
 ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"}
 #: form fields that are not method options
@@ -35,6 +42,11 @@ class Limits:
     max_pixels: int = 24_000_000
     max_size: int = 1024  # longest output side for gatys / downscale for fast and adain
     max_iterations: int = 1000
+
+    @property
+    def max_body(self) -> int:
+        """A request carries at most a photo, a painting and a few small fields."""
+        return 2 * self.max_upload_bytes + 2**20
 
 
 def decode_upload(data: bytes, name: str, limits: Limits) -> torch.Tensor:
@@ -92,14 +104,21 @@ def web_options(method: str, form: dict[str, Any], limits: Limits) -> stylizer.O
     return options
 
 
-def create_app(*, workers: int = 1, limits: Limits | None = None, ttl: float = 3600.0, max_queued: int = 16,
-               runner: Any = run_job) -> FastAPI:
+def create_app(*, limits: Limits | None = None, capacity: Capacity | None = None, runner: Any = run_job,
+               results_dir: str | Path | None = None, access: Access | None = None) -> FastAPI:
+    """The app; ``results_dir`` defaults to ``web-results`` in the data directory, ``access`` to a
+    loopback-only server without a token."""
     from impasto import bundled
+    from impasto.paths import data_home
 
     limits = limits or Limits()
+    access = access or Access.for_bind("127.0.0.1")
+    access.max_body = limits.max_body
     app = FastAPI(title="impasto", version="0.1.0")
-    manager = JobManager(runner, workers=workers, max_queued=max_queued, ttl=ttl)
-    app.state.manager, app.state.limits = manager, limits
+    app.add_middleware(Guard, access=access)
+    store = ResultStore(results_dir if results_dir is not None else data_home() / "web-results")
+    manager = JobManager(runner, store, capacity)
+    app.state.manager, app.state.limits, app.state.access = manager, limits, access
     app.router.add_event_handler("shutdown", manager.shutdown)
     styles = bundled.styles()
 
@@ -142,7 +161,7 @@ def _add_submit_route(app: FastAPI, manager: JobManager, limits: Limits, styles:
     """POST /api/jobs: every check before the job is queued (413, 415, 422, 503)."""
     @app.post("/api/jobs", status_code=202)
     async def create_job(request: Request) -> dict[str, Any]:
-        form = await request.form()
+        form = await request.form(max_files=2, max_fields=64)
         method = str(form.get("method") or stylizer.WEB_DEFAULT_METHOD)
         if method not in stylizer.METHODS:
             raise HTTPException(422, f"method must be one of {', '.join(stylizer.METHODS)}")
@@ -150,7 +169,8 @@ def _add_submit_route(app: FastAPI, manager: JobManager, limits: Limits, styles:
         content = form.get("content")
         if not isinstance(content, UploadFile):
             raise HTTPException(422, "content: upload a photo")
-        image = decode_upload(await _read_limited(content, limits), content.filename or "content", limits)
+        data = await _read_limited(content, limits)
+        image = await run_in_threadpool(decode_upload, data, content.filename or "content", limits)
         style_images = await _style_images(form.get("style"), form.get("style_name"))
         if stylizer.get_method(method).needs_style and not style_images:
             raise HTTPException(422, f"method {method} needs a style image (upload one or pick style_name)")
@@ -164,13 +184,14 @@ def _add_submit_route(app: FastAPI, manager: JobManager, limits: Limits, styles:
 
     async def _style_images(upload: Any, style_name: Any) -> list[torch.Tensor]:
         if isinstance(upload, UploadFile) and upload.filename:
-            return [decode_upload(await _read_limited(upload, limits), upload.filename, limits)]
+            data = await _read_limited(upload, limits)
+            return [await run_in_threadpool(decode_upload, data, upload.filename, limits)]
         if style_name:
             if style_name not in styles:
-                raise HTTPException(422, f"unknown style_name {style_name!r}")
+                raise HTTPException(422, f"unknown style_name {str(style_name)[:40]!r}")
             from impasto.io import load_image
 
-            return [load_image(styles[style_name])]
+            return [await run_in_threadpool(load_image, styles[style_name])]
         return []
 
     def _check_fast_index(opts: stylizer.FastOptions) -> None:
@@ -203,9 +224,8 @@ def _add_job_routes(app: FastAPI, manager: JobManager) -> None:
     def result(job_id: str) -> Response:
         job = job_or_404(job_id)
         if job.result is None:
-            raise HTTPException(409, f"job is {job.state}, no result yet")
-        return Response(job.result, media_type="image/png",
-                        headers={"Content-Disposition": f'attachment; filename="impasto_{job.method}.png"'})
+            raise HTTPException(409, f"job is {job.state}, no result" + ("" if job.state in FINISHED else " yet"))
+        return FileResponse(job.result, media_type="image/png", filename=f"impasto_{job.method}.png")
 
     @app.get("/api/jobs/{job_id}/preview.jpg")
     def preview(job_id: str) -> Response:

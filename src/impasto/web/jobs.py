@@ -1,8 +1,10 @@
 """Stylization jobs for the web UI: a bounded worker pool, a visible queue, progress, cancel, expiry.
 
 The engine's callback (the same one that feeds the CLI progress bar) updates the job; returning True
-from it stops a Gatys run, which is how cancel works mid-optimization. Results live in memory as PNG
-bytes and expire after ``ttl`` seconds: no path from a client ever reaches the file system.
+from it stops a Gatys run, which is how cancel works mid-optimization. A finished job lets go of its
+decoded images at once and its result goes to disk (:mod:`impasto.web.results`), so memory stays flat
+however many jobs run; at most ``max_finished`` finished jobs are kept, each for ``ttl`` seconds, and
+they survive a restart. No path from a client ever reaches the file system (ids are checked).
 """
 
 from __future__ import annotations
@@ -13,23 +15,25 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from impasto.errors import ImpastoError
 from impasto.stylizer import Cancelled
+from impasto.web.results import INTERRUPTED, ResultStore
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 FINISHED = (DONE, FAILED, CANCELLED)
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
     method: str
-    content: torch.Tensor
+    content: torch.Tensor | None  # None once finished: the decoded upload is not kept
     styles: list[torch.Tensor]
-    options: Any  # the method's options (impasto.stylizer)
+    options: Any  # the method's options (impasto.stylizer); None for a job read back from disk
     id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     state: str = QUEUED
     created: float = field(default_factory=time.time)
@@ -39,7 +43,7 @@ class Job:
     stage: str = ""
     losses: dict[str, float] = field(default_factory=dict)
     preview: bytes | None = None
-    result: bytes | None = None
+    result: Path | None = None  # the PNG on disk once done
     info: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     version: int = 0  # bumped on every change, so event streams know when to send
@@ -51,27 +55,72 @@ class Job:
                 "has_preview": self.preview is not None, "error": self.error, "version": self.version,
                 "seconds": self.info.get("seconds")}
 
+    def to_record(self) -> dict[str, Any]:
+        """What survives a restart: the public state, timestamps and the settings record."""
+        return {**self.public(None), "created": self.created, "finished": self.finished, "info": self.info}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], result: Path | None) -> Job:
+        job = cls(str(record.get("method")), None, [], None, id=str(record["id"]), state=str(record.get("state")),
+                  created=float(record.get("created") or 0), finished=record.get("finished"),
+                  step=int(record.get("step") or 0), total=int(record.get("total") or 0),
+                  stage=str(record.get("stage") or ""), error=record.get("error"), info=record.get("info") or {})
+        job.result = result
+        return job
+
 
 Runner = Callable[[Job, Callable[[Any], bool]], tuple[torch.Tensor, dict[str, Any]]]
 
 
-class JobManager:
-    """``workers`` jobs at a time; at most ``max_queued`` waiting; finished jobs kept ``ttl`` seconds."""
+@dataclass
+class Capacity:
+    """How much the manager holds: running at once, waiting, finished (count and seconds kept)."""
 
-    def __init__(self, runner: Runner, *, workers: int = 1, max_queued: int = 16, ttl: float = 3600.0) -> None:
-        self.runner, self.ttl, self.max_queued = runner, ttl, max_queued
+    workers: int = 1
+    max_queued: int = 16
+    max_finished: int = 200
+    ttl: float = 24 * 3600.0
+
+
+class JobManager:
+    """``workers`` jobs at a time; at most ``max_queued`` waiting; at most ``max_finished`` finished jobs,
+    each kept ``ttl`` seconds, their results in ``store`` (read back at start)."""
+
+    def __init__(self, runner: Runner, store: ResultStore, capacity: Capacity | None = None) -> None:
+        self.runner, self.store, self.capacity = runner, store, capacity or Capacity()
         self.jobs: dict[str, Job] = {}
         self.queue: list[str] = []
-        self.lock = threading.Lock()
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="impasto-job")
+        self.lock = threading.RLock()  # cancel finishes a job while holding it; finishing expires
+        self.pool = ThreadPoolExecutor(max_workers=self.capacity.workers, thread_name_prefix="impasto-job")
+        self._restore()
+
+    def _restore(self) -> None:
+        """Finished jobs come back; queued or running ones were interrupted and are marked failed."""
+        for record in self.store.load():
+            if record.get("state") not in FINISHED:
+                record.update(state=FAILED, error=INTERRUPTED, finished=time.time())
+                self.store.save_record(str(record["id"]), record)
+            path = self.store.result_path(str(record["id"]))
+            job = Job.from_record(record, path if record["state"] == DONE and path.is_file() else None)
+            if job.state == DONE and job.result is None:  # its image was removed by hand
+                job.state, job.error = FAILED, "the result file is gone"
+            self.jobs[job.id] = job
+        self.expire()
 
     def submit(self, job: Job) -> Job:
         self.expire()
         with self.lock:
-            if len(self.queue) >= self.max_queued:
-                raise QueueFull(f"the queue is full ({self.max_queued} jobs waiting); try again later")
+            if len(self.queue) >= self.capacity.max_queued:
+                raise QueueFull(f"the queue is full ({self.capacity.max_queued} jobs waiting); try again later")
             self.jobs[job.id] = job
             self.queue.append(job.id)
+        try:
+            self.store.save_record(job.id, job.to_record())  # a crash from here on reports it as interrupted
+        except OSError as exc:
+            with self.lock:
+                self.queue.remove(job.id)
+                del self.jobs[job.id]
+            raise QueueFull(f"cannot take jobs: their results could not be saved ({exc.strerror or exc})") from exc
         self.pool.submit(self._run, job)
         return job
 
@@ -92,10 +141,17 @@ class JobManager:
                 self._finish(job, CANCELLED)
 
     def expire(self) -> None:
+        """Drop finished jobs past ``ttl``, then the oldest beyond ``max_finished`` (memory and disk)."""
         now = time.time()
         with self.lock:
-            for jid in [j.id for j in self.jobs.values() if j.finished and now - j.finished > self.ttl]:
-                del self.jobs[jid]
+            done = sorted((j for j in self.jobs.values() if j.finished), key=lambda j: j.finished or 0.0)
+            old = {j.id for j in done if now - (j.finished or now) > self.capacity.ttl}
+            extra = max(0, len(done) - len(old) - self.capacity.max_finished)
+            gone = [j for j in done if j.id in old] + [j for j in done if j.id not in old][:extra]
+            for job in gone:
+                del self.jobs[job.id]
+        for job in gone:
+            self.store.delete(job.id)
 
     def shutdown(self) -> None:
         for job in list(self.jobs.values()):
@@ -103,8 +159,14 @@ class JobManager:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def _finish(self, job: Job, state: str, error: str | None = None) -> None:
+        job.content, job.styles = None, []  # the decoded uploads are the bulk of a job's memory
         job.state, job.error, job.finished = state, error, time.time()
+        try:
+            self.store.save_record(job.id, job.to_record())
+        except OSError as exc:  # the job still ends; the user sees why it will not survive a restart
+            job.error = (error + "; " if error else "") + f"not saved to disk ({exc.strerror or exc})"
         job.version += 1
+        self.expire()
 
     def _run(self, job: Job) -> None:
         with self.lock:
@@ -129,8 +191,12 @@ class JobManager:
             return
         from impasto.io import encode_png
 
-        job.result, job.info = encode_png(image), info
-        job.step = job.total or job.step
+        job.info, job.step = info, job.total or job.step
+        try:
+            job.result = self.store.save_result(job.id, encode_png(image))
+        except OSError as exc:
+            self._finish(job, FAILED, f"could not save the result: {exc.strerror or exc}")
+            return
         self._finish(job, DONE)
 
     def _progress(self, job: Job, p: Any) -> bool:
