@@ -13,6 +13,16 @@ SHARED = REPO.parent / "shared" / "images"
 torch.set_num_threads(2)
 
 
+@pytest.fixture(autouse=True)
+def private_impasto_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty data directory: nothing a test records (the feedback store, the web
+    server's results) ever lands in the real home, and no test sees another's records."""
+    home = tmp_path_factory.mktemp("impasto_home")
+    monkeypatch.setenv("IMPASTO_HOME", str(home))
+    monkeypatch.delenv("IMPASTO_NO_RECORD", raising=False)
+    return home
+
+
 @pytest.fixture(scope="session")
 def shared_images() -> Path:
     if not SHARED.is_dir():

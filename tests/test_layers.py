@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"calibrate", "models", "metrics"},
     {"optimize", "methods", "translate", "generate", "video", "report", "export"},
     {"stylizer"},
-    {"compare", "train", "web"},
+    {"compare", "train", "web", "feedback"},
     {"cli", "__main__"},
 ]
 #: what only these may import (besides themselves): inference is a lower layer than training

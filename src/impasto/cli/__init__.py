@@ -14,10 +14,12 @@ from impasto import __version__
 from impasto.cli import data as data_cmd
 from impasto.cli import evaluate as evaluate_cmd
 from impasto.cli import export as export_cmd
+from impasto.cli import feedback as feedback_cmd
 from impasto.cli import generate as generate_cmd
 from impasto.cli import serve as serve_cmd
 from impasto.cli import sheet as sheet_cmd
 from impasto.cli import stylize as stylize_cmd
+from impasto.cli import survey as survey_cmd
 from impasto.cli import train as train_cmd
 from impasto.cli import translate as translate_cmd
 from impasto.cli import video as video_cmd
@@ -25,7 +27,7 @@ from impasto.cli import weights as weights_cmd
 from impasto.errors import ImpastoError
 
 SUBCOMMANDS = (stylize_cmd, sheet_cmd, video_cmd, train_cmd, translate_cmd, generate_cmd, export_cmd, evaluate_cmd,
-               data_cmd, serve_cmd, weights_cmd)
+               data_cmd, serve_cmd, weights_cmd, feedback_cmd, survey_cmd)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -19,6 +19,7 @@ from impasto.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from impasto.cli.feedback import add_record_flags
     from impasto.cli.options import add_option_flags
     from impasto.stylizer import METHODS
 
@@ -39,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object describing the run")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run_stylize, option_names=add_option_flags(p))
+    add_record_flags(p)
 
     d = sub.add_parser("demo", help="stylize a bundled photo with a bundled painting (no downloads)")
     d.add_argument("-o", "--out-dir", type=Path, default=Path("demo_output"))
@@ -86,6 +88,7 @@ def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tup
 
 
 def run_stylize(args: argparse.Namespace) -> int:
+    from impasto.cli.feedback import Recorder
     from impasto.io import encode_png, load_image, save_image
 
     if args.content.is_dir():
@@ -100,6 +103,7 @@ def run_stylize(args: argparse.Namespace) -> int:
         check_output_path(output)
         if output.exists() and output.resolve() == args.content.resolve() and not args.overwrite:
             raise InputError(f"{output}: is the input photo; give another -o, or --overwrite to replace it")
+    recorder = Recorder.from_args(args)  # a damaged feedback database stops here, before any work
     content = load_image(args.content)
     run = _method_runner(args)
     bar = ProgressBar(args.quiet)
@@ -107,11 +111,17 @@ def run_stylize(args: argparse.Namespace) -> int:
         image, info = run(content, bar)
     finally:
         bar.close()
+    png = None
     if output is None:
-        sys.stdout.buffer.write(encode_png(image))
+        png = encode_png(image)
+        sys.stdout.buffer.write(png)
         sys.stdout.flush()
     else:
         save_image(image, output)
+    if recorder is not None:  # after the image is safe: a failed record only warns
+        files = {"content": args.content, "styles": args.style, "output": output}
+        info = {**info, "run_id": recorder.record(info, files, image, png)}
+        recorder.close()
     if args.json:
         print_json({"input": str(args.content), "styles": [str(s) for s in args.style or []],
                     "output": str(output) if output else "-", **info})

@@ -1,0 +1,199 @@
+"""``impasto rate`` and ``impasto feedback`` (stats, history, export, forget, thumbnails), and the
+--profile/--db flags and run recording every recording command shares.
+
+Recording is on by default and local: ``--no-record`` or IMPASTO_NO_RECORD=1 turns it off. The store
+is opened (and so checked) before a run starts, so a damaged database file stops the command with
+exit 2 before any work; a write that fails after the image is saved only warns, the image is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from impasto.cli.common import print_json
+from impasto.errors import ImpastoError, InputError
+from impasto.feedback.store import DEFAULT_PROFILE, FeedbackStore, recording_disabled
+
+
+def add_store_flags(p: argparse.ArgumentParser, *, profile_default: str | None = DEFAULT_PROFILE,
+                    profile_help: str = "whose feedback this is (default: default)") -> None:
+    p.add_argument("--profile", default=profile_default, help=profile_help)
+    p.add_argument("--db", type=Path, default=None,
+                   help="feedback database (default: impasto.sqlite3 in $IMPASTO_HOME, $XDG_DATA_HOME/impasto or "
+                        "~/.local/share/impasto)")
+
+
+def add_record_flags(p: argparse.ArgumentParser) -> None:
+    """Flags of a command whose runs are recorded in the feedback store."""
+    g = p.add_argument_group("feedback (kept on this machine only)")
+    add_store_flags(g)  # type: ignore[arg-type]
+    g.add_argument("--no-record", action="store_true", help="do not record this run (or set IMPASTO_NO_RECORD=1)")
+    g.add_argument("--keep-thumbnails", action="store_true",
+                   help="keep a small thumbnail of the output with the record (off unless the profile opted in)")
+
+
+def open_store(args: argparse.Namespace) -> FeedbackStore:
+    return FeedbackStore(args.db)
+
+
+class Recorder:
+    """Records a command's runs; opened before the run so a bad database fails first."""
+
+    def __init__(self, store: FeedbackStore, profile: str, thumbnails: bool) -> None:
+        self.store, self.profile = store, profile
+        self.thumbnails = thumbnails or store.keep_thumbnails(profile)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Recorder | None:
+        if args.no_record or recording_disabled():
+            return None
+        from impasto.feedback.store import check_profile
+
+        check_profile(args.profile)
+        return cls(open_store(args), args.profile, args.keep_thumbnails)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def record(self, output: dict[str, Any], files: dict[str, Any], image: Any, png: bytes | None = None
+               ) -> int | None:
+        """``files``: content (a path), styles (paths), output (a path, or None when ``png`` went to
+        stdout). Returns the run id, or None (with a one-line warning) when recording failed."""
+        from impasto.feedback.fingerprint import run_record
+
+        try:
+            result = files.get("output") or png or b""
+            run = run_record(output, content=files["content"], styles=list(files.get("styles") or []),
+                             result=result, source="cli", thumbnail=image if self.thumbnails else None)
+            return self.store.add_run(self.profile, run)
+        except (ImpastoError, OSError) as exc:
+            print(f"impasto: warning: the run was not recorded in the feedback store ({exc})", file=sys.stderr)
+            return None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("rate", help="rate a stylized image 1 to 5 stars (found by its path, or its content if moved)")
+    r.add_argument("output", type=Path, help="an output of 'impasto stylize'")
+    r.add_argument("stars", help="1 to 5")
+    add_store_flags(r)
+    r.set_defaults(func=run_rate)
+
+    f = sub.add_parser("feedback", help="your recorded runs, ratings and choices: stats, history, export, forget")
+    fsub = f.add_subparsers(dest="feedback_command", metavar="ACTION", parser_class=type(f))
+    fsub.required = True
+    everyone = "one profile (default: every profile)"
+    s = fsub.add_parser("stats", help="runs, ratings and choices per profile and method")
+    add_store_flags(s, profile_default=None, profile_help=everyone)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=run_stats)
+    h = fsub.add_parser("history", help="a profile's runs, newest first")
+    add_store_flags(h)
+    h.add_argument("--limit", type=int, default=20)
+    h.add_argument("--json", action="store_true")
+    h.set_defaults(func=run_history)
+    e = fsub.add_parser("export", help="everything the store keeps, as JSON on stdout")
+    add_store_flags(e, profile_default=None, profile_help=everyone)
+    e.add_argument("--json", action="store_true", help="JSON (the only format)")
+    e.set_defaults(func=run_export)
+    _register_forget(fsub)
+    t = fsub.add_parser("thumbnails", help="keep small output thumbnails with this profile's records (on/off)")
+    t.add_argument("state", choices=["on", "off"])
+    add_store_flags(t)
+    t.set_defaults(func=run_thumbnails)
+
+
+def _register_forget(fsub: argparse._SubParsersAction) -> None:
+    g = fsub.add_parser("forget", help="delete a profile's feedback (or everyone's) for good")
+    who = g.add_mutually_exclusive_group(required=True)
+    who.add_argument("--profile", help="the profile to delete")
+    who.add_argument("--all", action="store_true", help="every profile")
+    g.add_argument("--db", type=Path, default=None, help="feedback database (default: the data directory's)")
+    g.add_argument("--json", action="store_true")
+    g.set_defaults(func=run_forget)
+
+
+def _stars(text: str) -> int:
+    try:
+        stars = int(text)
+    except ValueError:
+        stars = 0
+    if not 1 <= stars <= 5 or str(stars) != text.strip():
+        raise InputError(f"a rating is a whole number of stars from 1 to 5, got {text!r}")
+    return stars
+
+
+def run_rate(args: argparse.Namespace) -> int:
+    from impasto.feedback.fingerprint import file_fingerprint
+
+    stars = _stars(args.stars)
+    digest = file_fingerprint(args.output) if args.output.is_file() else None
+    with open_store(args) as store:
+        run = store.find_output(args.profile, path=str(args.output.resolve()), output_hash=digest)
+        if run is None:
+            raise InputError(f"{args.output}: no recorded run of profile {args.profile!r} made this image "
+                             "(not by its path nor by its content)")
+        store.rate(run["id"], stars)
+    print(f"rated run {run['id']} ({run['method']}) {stars}/5", file=sys.stderr)
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        result = store.stats(args.profile)
+    if args.json:
+        print_json(result)
+        return 0
+    if not result["profiles"]:
+        print(f"nothing recorded yet in {result['database']}")
+    for name, p in result["profiles"].items():
+        print(f"{name}: {p['runs']} runs ({p['rated']} rated), {p['choices']} A/B choices, {p['surveys']} surveys")
+        for method, m in p["methods"].items():
+            stars = f", mean {m['mean_stars']:.2f} stars" if m["mean_stars"] is not None else ""
+            secs = f", mean {m['mean_seconds']:.2f}s" if m["mean_seconds"] is not None else ""
+            print(f"  {method}: {m['runs']} runs{secs}, {m['rated']} rated{stars}")
+    return 0
+
+
+def run_history(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        runs = store.history(args.profile, limit=args.limit)
+    if args.json:
+        print_json({"profile": args.profile, "runs": runs})
+        return 0
+    import time
+
+    for r in runs:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"]))
+        stars = f"{r['stars']}/5" if r["stars"] else "unrated"
+        print(f"{r['id']:>6} {when} {r['method']:<6} {stars:<8} {r['output_path'] or '(stdout)'}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        print_json(store.export(args.profile))
+    return 0
+
+
+def run_forget(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        result = store.forget(None if args.all else args.profile)
+    if args.json:
+        print_json(result)
+    else:
+        print(f"deleted {result['profiles']} profile(s): {result['runs']} runs, {result['choices']} choices, "
+              f"{result['surveys']} surveys", file=sys.stderr)
+    if not result["compacted"]:
+        print("impasto: warning: another impasto process has the database open; old copies of the deleted rows "
+              "may stay in its -wal file until that process ends (run forget again then)", file=sys.stderr)
+    return 0
+
+
+def run_thumbnails(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        store.set_keep_thumbnails(args.profile, args.state == "on")
+    print(f"thumbnails {args.state} for profile {args.profile!r}", file=sys.stderr)
+    return 0
