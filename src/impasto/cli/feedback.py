@@ -99,6 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--json", action="store_true", help="JSON (the only format)")
     e.set_defaults(func=run_export)
     _register_forget(fsub)
+    _register_taste(fsub)
     t = fsub.add_parser("thumbnails", help="keep small output thumbnails with this profile's records (on/off)")
     t.add_argument("state", choices=["on", "off"])
     add_store_flags(t)
@@ -113,6 +114,101 @@ def _register_forget(fsub: argparse._SubParsersAction) -> None:
     g.add_argument("--db", type=Path, default=None, help="feedback database (default: the data directory's)")
     g.add_argument("--json", action="store_true")
     g.set_defaults(func=run_forget)
+
+
+def _register_taste(fsub: argparse._SubParsersAction) -> None:
+    x = fsub.add_parser("explain", help="what impasto learned of a profile's taste, and from how many answers")
+    add_store_flags(x)
+    x.add_argument("--json", action="store_true")
+    x.set_defaults(func=run_explain)
+    pr = fsub.add_parser("prefer", help="record an A/B choice between two outputs of 'impasto stylize' (the "
+                         "first is the one you prefer), as the web UI's A/B mode does")
+    pr.add_argument("winner", type=Path)
+    pr.add_argument("loser", type=Path)
+    pr.add_argument("--same", action="store_true", help="you like them equally")
+    add_store_flags(pr)
+    pr.set_defaults(func=run_prefer)
+
+
+class StrengthChooser:
+    """``--strength auto`` (or no ``--strength`` once the profile has evidence): the strength learned
+    from the profile's answers for this method and pair, else the declared default, and the record saying
+    which. With no answers nothing is measured and the run is exactly as without a profile."""
+
+    def __init__(self, args: argparse.Namespace, method: str) -> None:
+        self.method, self.profile = method, args.profile
+        given = getattr(args, "strength", None)
+        self.auto = given == "auto"
+        self.store: FeedbackStore | None = None
+        if given is not None and not self.auto:
+            return  # the user set it
+        from impasto.feedback.store import check_profile, default_db_path
+        from impasto.feedback.taste import gather
+
+        check_profile(args.profile)
+        path = args.db or default_db_path()
+        if not self.auto and not Path(path).exists():
+            return
+        store = FeedbackStore(path)
+        if self.auto or gather(store, self.profile).strength.get(method):
+            self.store = store
+        else:
+            store.close()
+
+    def choose(self, content: Any, styles: list[Any]) -> tuple[float | None, dict[str, Any] | None]:
+        """(strength or None for the declared default, the record's ``learned`` entry or None)."""
+        if self.store is None:
+            return None, None
+        from impasto.feedback.taste import learned_strength, pair_feature
+
+        feature = pair_feature(content, styles[0]) if styles else 0.0
+        learned = learned_strength(self.store, self.profile, self.method, feature)
+        return learned.strength, learned.record()
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from impasto.feedback.taste import explain
+    from impasto.options import METHODS
+
+    with open_store(args) as store:
+        result = explain(store, args.profile, tuple(METHODS))
+    if args.json:
+        print_json(result)
+        return 0
+    print(f"profile {args.profile!r}:")
+    for method, m in result["methods"].items():
+        if m["strength_answers"]:
+            state = "applied by default" if m["strength_applies"] else "not yet applied (needs more answers)"
+            print(f"  {method}: preferred strength {m['strength_estimate']:.2f} +- {m['strength_spread']:.2f} "
+                  f"from {m['strength_answers']} answers, {state}"
+                  + ("; it depends on the pair" if m["depends_on_pair"] else ""))
+        else:
+            print(f"  {method}: no strength answers yet: the declared default applies")
+        if m["colour_answers"]:
+            taste = {True: "keeps the photo's colours", False: "takes the painting's colours", None: "undecided"}
+            print(f"    colour: {taste[m['keeps_colour']]} ({m['colour_answers']} answers)")
+    chosen = result["preferred_method"]
+    print(f"  method: {chosen + ' preferred' if chosen else 'no clear preference'} "
+          f"({result['method_answers']} answers)")
+    return 0
+
+
+def run_prefer(args: argparse.Namespace) -> int:
+    from impasto.feedback.fingerprint import file_fingerprint
+
+    runs = []
+    with open_store(args) as store:
+        for path in (args.winner, args.loser):
+            digest = file_fingerprint(path) if path.is_file() else None
+            run = store.find_output(args.profile, path=str(path.resolve()), output_hash=digest)
+            if run is None:
+                raise InputError(f"{path}: no recorded run of profile {args.profile!r} made this image")
+            runs.append(run["id"])
+        if runs[0] == runs[1]:
+            raise InputError("the two images are the same recorded run")
+        store.choose(args.profile, runs[0], runs[1], "same" if args.same else "a")
+    print(f"recorded: run {runs[0]} {'equal to' if args.same else 'preferred over'} run {runs[1]}", file=sys.stderr)
+    return 0
 
 
 def _stars(text: str) -> int:

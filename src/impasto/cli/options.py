@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from impasto import options
+
+#: what `impasto stylize`'s --strength accepts beyond the declaration (see cli/feedback.StrengthChooser)
+AUTO_STRENGTH_HELP = {"strength": "; or 'auto': the strength learned from your profile's A/B choices and ratings "
+                                  "(applied by itself once they are enough: see 'impasto feedback explain')"}
 
 
 def _methods_by_field(methods: Iterable[str]) -> dict[str, tuple[dataclasses.Field, list[str]]]:
@@ -26,8 +30,10 @@ def _methods_by_field(methods: Iterable[str]) -> dict[str, tuple[dataclasses.Fie
     return table
 
 
-def add_option_flags(p: argparse.ArgumentParser, methods: Iterable[str] = tuple(options.METHODS)) -> list[str]:
-    """Add a flag for every option of ``methods``; returns the field names (see :func:`given`)."""
+def add_option_flags(p: argparse.ArgumentParser, methods: Iterable[str] = tuple(options.METHODS),
+                     extra_help: Mapping[str, str] | None = None) -> list[str]:
+    """Add a flag for every option of ``methods``; returns the field names (see :func:`given`).
+    ``extra_help``: text appended to some flags' help, for what one command accepts beyond the declaration."""
     table = _methods_by_field(methods)
     groups: dict[str, Any] = {}
     for name, (f, users) in table.items():
@@ -35,7 +41,7 @@ def add_option_flags(p: argparse.ArgumentParser, methods: Iterable[str] = tuple(
         group = groups.get(key) or groups.setdefault(key, p.add_argument_group(f"options of {key}"))
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         shown = ",".join(default) if isinstance(default, list) else default
-        help_text = f"{f.metadata['help']} (default {shown})"
+        help_text = f"{f.metadata['help']} (default {shown}){(extra_help or {}).get(name, '')}"
         if str(f.type) == "bool":
             flag = f"--no-{name.replace('_', '-')}" if default else f"--{name.replace('_', '-')}"
             group.add_argument(flag, dest=name, action="store_const", const=not default, default=argparse.SUPPRESS,

@@ -20,7 +20,7 @@ from impasto.errors import InputError
 
 def register(sub: argparse._SubParsersAction) -> None:
     from impasto.cli.feedback import add_record_flags
-    from impasto.cli.options import add_option_flags
+    from impasto.cli.options import AUTO_STRENGTH_HELP, add_option_flags
     from impasto.stylizer import METHODS
 
     p = sub.add_parser("stylize", help="stylize a photo (or a folder of photos)",
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="allow -o to name the input file itself")
     p.add_argument("--json", action="store_true", help="print one JSON object describing the run")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_stylize, option_names=add_option_flags(p))
+    p.set_defaults(func=run_stylize, option_names=add_option_flags(p, extra_help=AUTO_STRENGTH_HELP))
     add_record_flags(p)
 
     d = sub.add_parser("demo", help="stylize a bundled photo with a bundled painting (no downloads)")
@@ -63,11 +63,16 @@ def _print_schedule(options: Any) -> None:
 
 def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tuple[Any, dict[str, Any]]]:
     """Validate the options once (and load the model) and return ``run(content_tensor, bar) -> (image, record)``."""
+    import dataclasses
+
     from impasto import stylizer
+    from impasto.cli.feedback import StrengthChooser
     from impasto.cli.options import options_from_args
     from impasto.io import load_image
 
-    options = options_from_args(args, args.method, args.option_names)
+    chooser = StrengthChooser(args, args.method)  # --strength auto: the profile's learned strength
+    names = [n for n in args.option_names if not (n == "strength" and chooser.auto)]
+    options = options_from_args(args, args.method, names)
     method = stylizer.get_method(args.method)
     if method.needs_style and not args.style:
         raise InputError(f"--method {args.method} needs at least one --style image")
@@ -80,9 +85,14 @@ def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tup
         _print_schedule(options)
 
     def run(content: Any, bar: ProgressBar) -> tuple[Any, dict[str, Any]]:
-        request = stylizer.StylizeRequest(content, styles, options, args.style_weights, mask)
+        # hand-set Gatys weights leave no strength to learn
+        strength, learned = chooser.choose(content, styles) if options.strength is not None else (None, None)
+        chosen = options if strength is None else dataclasses.replace(options, strength=strength)
+        request = stylizer.StylizeRequest(content, styles, chosen, args.style_weights, mask)
         out = stylizer.stylize(request, bar)
-        return out.image, out.record
+        if learned is None:
+            return out.image, out.record
+        return out.image, {**out.record, "learned": learned, "pair_feature": learned["pair_feature"]}
 
     return run
 
