@@ -1,5 +1,6 @@
 """End to end in a real headless Chromium (Debian's, driven by Playwright): upload a photo, pick a
-bundled painting, stylize, wait for the result and download the PNG."""
+bundled painting, stylize, wait for the result and download the PNG; rate a result and answer an A/B
+question with keyboard shortcuts, and find both in the feedback store."""
 
 from __future__ import annotations
 
@@ -15,14 +16,20 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def db_path(tmp_path_factory) -> Path:
+    """The server's feedback database: explicit, since a module fixture starts before the per-test home."""
+    return tmp_path_factory.mktemp("feedback") / "impasto.sqlite3"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, db_path):
     uvicorn = pytest.importorskip("uvicorn")
     from impasto.web.app import create_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = create_app(results_dir=tmp_path_factory.mktemp("results"))
+    app = create_app(results_dir=tmp_path_factory.mktemp("results"), db_path=db_path)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -35,18 +42,26 @@ def server(tmp_path_factory):
     thread.join(10)
 
 
-def test_upload_stylize_and_download_in_chromium(server, tmp_path):
+def _playwright():
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (apt-get install chromium); browser test not run")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    return pytest.importorskip("playwright.sync_api")
+
+
+def _launch(p):
+    return p.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"])
+
+
+def test_upload_stylize_and_download_in_chromium(server, tmp_path):
+    sync_api = _playwright()
     from impasto import bundled
     from impasto.io import load_image, resize_long, save_image
 
     photo = save_image(resize_long(load_image(bundled.photo("chelsea")), 160), tmp_path / "cat.png")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = _launch(p)
         try:
             page = browser.new_page(accept_downloads=True)
             page.goto(server)
@@ -64,3 +79,46 @@ def test_upload_stylize_and_download_in_chromium(server, tmp_path):
             browser.close()
     result = load_image(Path(target))
     assert result.shape[-2:] == (128, 128) or max(result.shape[-2:]) == 128
+
+
+def test_rate_a_result_and_answer_an_ab_question_with_keyboard_shortcuts(server, db_path, tmp_path):
+    sync_api = _playwright()
+    from impasto import bundled
+    from impasto.feedback.store import FeedbackStore
+    from impasto.io import load_image, resize_long, save_image
+
+    photo = save_image(resize_long(load_image(bundled.photo("chelsea")), 96), tmp_path / "cat.png")
+    with sync_api.sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            page = browser.new_page()
+            page.goto(f"{server}/?profile=keys")
+            page.wait_for_selector("#styles img[data-name='picabia_udnie']")
+            page.set_input_files("#content", str(photo))
+            page.click("#styles img[data-name='picabia_udnie']")
+            page.select_option("#method", "adain")
+            page.fill("#size", "64")
+            page.click("#go")
+            page.wait_for_selector("#rating:not(.hidden)", timeout=120_000)
+            page.keyboard.press("3")
+            page.wait_for_function("document.querySelector('#rating-note').textContent.includes('saved: 3')")
+            assert page.locator("#star-buttons button.on").count() == 3
+
+            page.click("#tab-ab")
+            page.click("#go")
+            page.wait_for_selector("#ab-buttons:not(.hidden)", timeout=120_000)
+            assert page.inner_text("#ab-left-settings") == ""  # blind until answered
+            page.keyboard.press("ArrowLeft")
+            page.wait_for_function("document.querySelector('#ab-left-settings').textContent.includes('strength')")
+            shown = [page.inner_text(f"#ab-{side}-settings") for side in ("left", "right")]
+        finally:
+            browser.close()
+    with FeedbackStore(db_path) as store:
+        runs = store.history("keys")
+        assert [r["stars"] for r in runs if r["stars"] is not None] == [3] and len(runs) == 3
+        choices = store.query("SELECT run_a, run_b, winner FROM choices")
+        assert len(choices) == 1 and choices[0]["winner"] == "a"
+        left = store.run(choices[0]["run_a"])["settings"]["strength"]
+        right = store.run(choices[0]["run_b"])["settings"]["strength"]
+    revealed = [float(text.split(",")[0].removeprefix("strength ")) for text in shown]
+    assert left != right and revealed == [left, right] and all("max_size 64" in text for text in shown)

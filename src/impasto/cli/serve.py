@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from impasto.cli.common import positive_int
+from impasto.cli.feedback import add_store_flags
 from impasto.errors import InputError
 
 
@@ -23,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-finished", type=positive_int, default=200, help="finished results kept at most (200)")
     p.add_argument("--results-dir", help="where finished results are kept (default: web-results in the data "
                    "directory, $IMPASTO_HOME or ~/.local/share/impasto)")
+    add_store_flags(p, profile_help="feedback profile of the page's runs, ratings and A/B answers when the page "
+                    "names none (default: default); IMPASTO_NO_RECORD=1 turns recording off")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="also serve requests addressed to this Host name (loopback names and IP addresses "
                    "always are; other names are refused against DNS rebinding)")
@@ -46,7 +49,8 @@ def run_serve(args: argparse.Namespace) -> int:
     capacity = Capacity(workers=args.workers, max_queued=args.max_queued, max_finished=args.max_finished,
                         ttl=args.ttl)
     access = Access.for_bind(args.host, allowed_hosts=tuple(args.allow_host))
-    app = create_app(limits=limits, capacity=capacity, access=access, results_dir=args.results_dir)
+    app = create_app(limits=limits, capacity=capacity, access=access, results_dir=args.results_dir, db_path=args.db,
+                     profile=args.profile)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     if access.token is None:
         print(f"impasto web UI on http://{shown}:{args.port}/ (Ctrl+C to stop)", flush=True)

@@ -182,6 +182,13 @@ def _survey_row(store: FeedbackStore, name: str) -> dict[str, Any]:
     return row
 
 
+def survey_folder(store: FeedbackStore, name: str) -> Path | None:
+    """The folder a survey's images were rendered into (None if it recorded none): the only place a
+    questionnaire may serve its images from."""
+    folder = _survey_row(store, name)["folder"]
+    return Path(folder) if folder else None
+
+
 def list_surveys(store: FeedbackStore) -> list[dict[str, Any]]:
     """Every survey: name, owner profile, creation time, question and answer counts."""
     return store.query(

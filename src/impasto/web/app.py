@@ -27,13 +27,15 @@ from starlette.datastructures import UploadFile
 
 from impasto import stylizer
 from impasto.errors import InputError
+from impasto.feedback.store import DEFAULT_PROFILE, FeedbackStore, check_profile, recording_disabled
+from impasto.web import params
 from impasto.web.guard import Access, Guard
-from impasto.web.jobs import FINISHED, Capacity, Job, JobManager, QueueFull
+from impasto.web.jobs import FINISHED, Capacity, Job, JobManager, QueueFull, Submission
 from impasto.web.results import ResultStore
 
 ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"}
 #: form fields that are not method options
-RESERVED = ("content", "style", "style_name", "method")
+RESERVED = ("content", "style", "style_name", "method", "profile")
 
 
 @dataclass
@@ -105,26 +107,39 @@ def web_options(method: str, form: dict[str, Any], limits: Limits) -> stylizer.O
 
 
 def create_app(*, limits: Limits | None = None, capacity: Capacity | None = None, runner: Any = run_job,
-               results_dir: str | Path | None = None, access: Access | None = None) -> FastAPI:
+               results_dir: str | Path | None = None, access: Access | None = None,
+               db_path: str | Path | None = None, profile: str = DEFAULT_PROFILE) -> FastAPI:
     """The app; ``results_dir`` defaults to ``web-results`` in the data directory, ``access`` to a
-    loopback-only server without a token."""
+    loopback-only server without a token, ``db_path`` to the feedback store in the data directory (opened
+    here, so a database that cannot be used stops the server before it serves; closed at shutdown),
+    ``profile`` is the feedback profile of requests that name none."""
     from impasto import bundled
     from impasto.paths import data_home
+    from impasto.web import ab, history, surveys
 
+    profile = check_profile(profile)  # a bad --profile is a one-line error before anything opens
     limits = limits or Limits()
     access = access or Access.for_bind("127.0.0.1")
     access.max_body = limits.max_body
     app = FastAPI(title="impasto", version="0.1.0")
     app.add_middleware(Guard, access=access)
     store = ResultStore(results_dir if results_dir is not None else data_home() / "web-results")
-    manager = JobManager(runner, store, capacity)
-    app.state.manager, app.state.limits, app.state.access = manager, limits, access
-    app.router.add_event_handler("shutdown", manager.shutdown)
-    styles = bundled.styles()
+    feedback = FeedbackStore(db_path)
+    recording = not recording_disabled()
+    manager = JobManager(runner, store, capacity, on_done=history.Recorder(feedback, recording))
+    app.state.manager, app.state.limits, app.state.access, app.state.feedback = manager, limits, access, feedback
+    app.router.add_event_handler("shutdown", manager.shutdown)  # first: a running job may still record
+    app.router.add_event_handler("shutdown", feedback.close)
+    uploads = Uploads(limits, bundled.styles(), profile)
 
-    _add_page_routes(app, limits, styles)
-    _add_submit_route(app, manager, limits, styles)
+    _add_page_routes(app, limits, uploads.styles)
+    _add_submit_route(app, manager, uploads)
     _add_job_routes(app, manager)
+    history.add_history_routes(app, feedback, store, uploads.default_profile)
+    book = ab.ABBook(manager.capacity.max_finished)
+    ab.add_ab_routes(app, ab.ABContext(manager, feedback, book, lambda request, methods: read_submission(
+        request, uploads, methods), history.measure_pair, recording))
+    surveys.add_survey_routes(app, feedback, uploads.default_profile)
     return app
 
 
@@ -157,49 +172,73 @@ def _add_page_routes(app: FastAPI, limits: Limits, styles: dict[str, Any]) -> No
         return Response(styles[name].read_bytes(), media_type="image/jpeg")
 
 
-def _add_submit_route(app: FastAPI, manager: JobManager, limits: Limits, styles: dict[str, Any]) -> None:
+@dataclass
+class Uploads:
+    """What every upload route checks against: the server's limits, the bundled paintings, the profile a
+    request that names none is recorded under."""
+
+    limits: Limits
+    styles: dict[str, Any]
+    default_profile: str = DEFAULT_PROFILE
+
+
+async def read_submission(request: Request, uploads: Uploads, methods: tuple[str, ...] = tuple(stylizer.METHODS)
+                          ) -> Submission:
+    """The one upload path (/api/jobs, /api/ab): method, options, photo, painting and profile, every
+    check before anything is queued (413, 415, 422)."""
+    limits = uploads.limits
+    form = await request.form(max_files=2, max_fields=64)
+    method = str(form.get("method") or stylizer.WEB_DEFAULT_METHOD)
+    if method not in methods:
+        raise HTTPException(422, f"method must be one of {', '.join(methods)}")
+    profile = params.profile(form.get("profile") or request.query_params.get("profile"), uploads.default_profile)
+    fields = {k: v for k, v in form.items() if k not in RESERVED}
+    opts = web_options(method, fields, limits)
+    content = form.get("content")
+    if not isinstance(content, UploadFile):
+        raise HTTPException(422, "content: upload a photo")
+    data = await _read_limited(content, limits)
+    image = await run_in_threadpool(decode_upload, data, content.filename or "content", limits)
+    style_images = await _style_images(form.get("style"), form.get("style_name"), uploads)
+    if stylizer.get_method(method).needs_style and not style_images:
+        raise HTTPException(422, f"method {method} needs a style image (upload one or pick style_name)")
+    if isinstance(opts, stylizer.FastOptions):
+        _check_fast_index(opts)
+    return Submission(method, image, style_images, opts, profile,
+                      lambda overrides: web_options(method, {**fields, **overrides}, limits))
+
+
+async def _style_images(upload: Any, style_name: Any, uploads: Uploads) -> list[torch.Tensor]:
+    if isinstance(upload, UploadFile) and upload.filename:
+        data = await _read_limited(upload, uploads.limits)
+        return [await run_in_threadpool(decode_upload, data, upload.filename, uploads.limits)]
+    if style_name:
+        if style_name not in uploads.styles:
+            raise HTTPException(422, f"unknown style_name {str(style_name)[:40]!r}")
+        from impasto.io import load_image
+
+        return [await run_in_threadpool(load_image, uploads.styles[style_name])]
+    return []
+
+
+def _check_fast_index(opts: stylizer.FastOptions) -> None:
+    from impasto.methods import load_fast_model
+
+    n = int(load_fast_model(stylizer.model_path(opts))[1]["n_styles"])  # type: ignore[arg-type]
+    if (opts.style_index or 0) >= n:
+        raise HTTPException(422, f"style_index must be below {n}")
+
+
+def _add_submit_route(app: FastAPI, manager: JobManager, uploads: Uploads) -> None:
     """POST /api/jobs: every check before the job is queued (413, 415, 422, 503)."""
     @app.post("/api/jobs", status_code=202)
     async def create_job(request: Request) -> dict[str, Any]:
-        form = await request.form(max_files=2, max_fields=64)
-        method = str(form.get("method") or stylizer.WEB_DEFAULT_METHOD)
-        if method not in stylizer.METHODS:
-            raise HTTPException(422, f"method must be one of {', '.join(stylizer.METHODS)}")
-        opts = web_options(method, {k: v for k, v in form.items() if k not in RESERVED}, limits)
-        content = form.get("content")
-        if not isinstance(content, UploadFile):
-            raise HTTPException(422, "content: upload a photo")
-        data = await _read_limited(content, limits)
-        image = await run_in_threadpool(decode_upload, data, content.filename or "content", limits)
-        style_images = await _style_images(form.get("style"), form.get("style_name"))
-        if stylizer.get_method(method).needs_style and not style_images:
-            raise HTTPException(422, f"method {method} needs a style image (upload one or pick style_name)")
-        if isinstance(opts, stylizer.FastOptions):
-            _check_fast_index(opts)
+        job = (await read_submission(request, uploads)).job()
         try:
-            job = manager.submit(Job(method, image, style_images, opts))
+            manager.submit(job)
         except QueueFull as exc:
             raise HTTPException(503, str(exc)) from exc
         return job.public(manager.position(job))
-
-    async def _style_images(upload: Any, style_name: Any) -> list[torch.Tensor]:
-        if isinstance(upload, UploadFile) and upload.filename:
-            data = await _read_limited(upload, limits)
-            return [await run_in_threadpool(decode_upload, data, upload.filename, limits)]
-        if style_name:
-            if style_name not in styles:
-                raise HTTPException(422, f"unknown style_name {str(style_name)[:40]!r}")
-            from impasto.io import load_image
-
-            return [await run_in_threadpool(load_image, styles[style_name])]
-        return []
-
-    def _check_fast_index(opts: stylizer.FastOptions) -> None:
-        from impasto.methods import load_fast_model
-
-        n = int(load_fast_model(stylizer.model_path(opts))[1]["n_styles"])  # type: ignore[arg-type]
-        if (opts.style_index or 0) >= n:
-            raise HTTPException(422, f"style_index must be below {n}")
 
 
 def _add_job_routes(app: FastAPI, manager: JobManager) -> None:

@@ -9,6 +9,7 @@ they survive a restart. No path from a client ever reaches the file system (ids 
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -24,6 +25,7 @@ from impasto.errors import ImpastoError
 from impasto.stylizer import Cancelled
 from impasto.web.results import INTERRUPTED, ResultStore
 
+log = logging.getLogger("impasto.web")
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 FINISHED = (DONE, FAILED, CANCELLED)
 
@@ -48,12 +50,15 @@ class Job:
     error: str | None = None
     version: int = 0  # bumped on every change, so event streams know when to send
     cancel: threading.Event = field(default_factory=threading.Event)
+    profile: str = "default"  # the feedback profile the finished run is recorded under
+    feature: float | None = None  # the photo-painting pair feature, when already measured (A/B jobs)
+    run_id: int | None = None  # the feedback store's run, once recorded
 
     def public(self, position: int | None) -> dict[str, Any]:
         return {"id": self.id, "state": self.state, "method": self.method, "position": position,
                 "step": self.step, "total": self.total, "stage": self.stage, "losses": self.losses,
                 "has_preview": self.preview is not None, "error": self.error, "version": self.version,
-                "seconds": self.info.get("seconds")}
+                "seconds": self.info.get("seconds"), "run_id": self.run_id}
 
     def to_record(self) -> dict[str, Any]:
         """What survives a restart: the public state, timestamps and the settings record."""
@@ -65,11 +70,33 @@ class Job:
                   created=float(record.get("created") or 0), finished=record.get("finished"),
                   step=int(record.get("step") or 0), total=int(record.get("total") or 0),
                   stage=str(record.get("stage") or ""), error=record.get("error"), info=record.get("info") or {})
-        job.result = result
+        run_id = record.get("run_id")
+        job.result, job.run_id = result, run_id if isinstance(run_id, int) and not isinstance(run_id, bool) else None
         return job
 
 
 Runner = Callable[[Job, Callable[[Any], bool]], tuple[torch.Tensor, dict[str, Any]]]
+#: called with a job and its image once the result is on disk, before the job is marked done (while its
+#: uploads are still held): the feedback store records the run here
+OnDone = Callable[[Job, torch.Tensor], None]
+
+
+@dataclass
+class Submission:
+    """A checked upload not yet queued: /api/jobs makes one job of it, /api/ab two that differ in
+    strength. ``build`` makes the method's options from the form's fields with some replaced (and
+    refuses bad ones the way the form is refused), so both routes share one validation path."""
+
+    method: str
+    content: torch.Tensor
+    styles: list[torch.Tensor]
+    options: Any
+    profile: str
+    build: Callable[[dict[str, Any]], Any]
+
+    def job(self, feature: float | None = None, **overrides: Any) -> Job:
+        options = self.build(overrides) if overrides else self.options
+        return Job(self.method, self.content, self.styles, options, profile=self.profile, feature=feature)
 
 
 @dataclass
@@ -86,8 +113,9 @@ class JobManager:
     """``workers`` jobs at a time; at most ``max_queued`` waiting; at most ``max_finished`` finished jobs,
     each kept ``ttl`` seconds, their results in ``store`` (read back at start)."""
 
-    def __init__(self, runner: Runner, store: ResultStore, capacity: Capacity | None = None) -> None:
-        self.runner, self.store, self.capacity = runner, store, capacity or Capacity()
+    def __init__(self, runner: Runner, store: ResultStore, capacity: Capacity | None = None,
+                 on_done: OnDone | None = None) -> None:
+        self.runner, self.store, self.capacity, self.on_done = runner, store, capacity or Capacity(), on_done
         self.jobs: dict[str, Job] = {}
         self.queue: list[str] = []
         self.lock = threading.RLock()  # cancel finishes a job while holding it; finishing expires
@@ -197,7 +225,19 @@ class JobManager:
         except OSError as exc:
             self._finish(job, FAILED, f"could not save the result: {exc.strerror or exc}")
             return
+        self._after(job, image)
         self._finish(job, DONE)
+
+    def _after(self, job: Job, image: torch.Tensor) -> None:
+        """The ``on_done`` hook; whatever goes wrong in it (a locked or damaged feedback database), the
+        result is on disk and the job is done: one log line says what was not recorded."""
+        if self.on_done is None:
+            return
+        try:
+            self.on_done(job, image)
+        except Exception as exc:
+            log.warning("impasto web: job %s finished but was not recorded in the feedback store: %s", job.id,
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
     def _progress(self, job: Job, p: Any) -> bool:
         job.step, job.total, job.stage = p.step, p.total, p.stage
