@@ -11,7 +11,7 @@ learner does not assume: the learner's model is deliberately not the simulator's
 question by Bradley-Terry with that sharpness (so answers are noisy; "same" is not used). Reported at
 0, 5, 10, 20 and 40 answers: the learned strength's absolute error on fresh pairs, the share of users
 within 0.1, how often the learned default beats the global default (0.5) in the user's own judgment,
-for active and random questions; and how often the colour taste is decided correctly.
+for active and random questions (both from the same question set); and how often the colour taste is decided correctly.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from impasto.feedback.learn import BinaryTaste, Comparison, StrengthModel
+from impasto.feedback.learn import CANDIDATES, BinaryTaste, Comparison, StrengthModel
 
 CHECKPOINTS = (0, 5, 10, 20, 40)
 DEFAULT_STRENGTH = 0.5  # gatys' default
@@ -77,7 +77,7 @@ def run_user(user: User, features: list[float], active: bool, rng: np.random.Gen
         if n in CHECKPOINTS:
             out[n] = _score(model, user, fresh)
         x = float(rng.choice(train))
-        a, b = model.next_question(x) if active else tuple(sorted(rng.choice(np.linspace(0, 1, 11), 2, replace=False)))
+        a, b = model.next_question(x) if active else CANDIDATES[int(rng.integers(len(CANDIDATES)))]
         model.update(Comparison(float(a), float(b), user.answer(float(a), float(b), x), x))
     return out
 

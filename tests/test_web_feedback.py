@@ -176,6 +176,8 @@ def test_an_ab_pair_differs_in_strength_hides_settings_until_answered_and_record
         feature = pair_feature(load_image_bytes(photo_png), load_image(bundled.style(STYLE)))
         assert sorted(strengths) == sorted(next_ab_strengths(store, "bob", "adain", feature))
     assert strengths[0] != strengths[1] and jobs[0].options.max_size == jobs[1].options.max_size == 64
+    # the jobs' own status hides the run (whose record holds the settings) until the answer
+    assert [client.get(f"/api/jobs/{j.id}").json()["run_id"] for j in jobs] == [None, None]
 
     answered = client.post(f"/api/ab/{pair['id']}/answer", json={"answer": "left"})
     assert answered.status_code == 200, answered.text
@@ -188,6 +190,7 @@ def test_an_ab_pair_differs_in_strength_hides_settings_until_answered_and_record
         assert [(c.a, c.b, c.outcome) for c in learned] == [(strengths[0], strengths[1], 1.0)]
     assert client.post(f"/api/ab/{pair['id']}/answer", json={"answer": "right"}).status_code == 409
     assert client.get(f"/api/ab/{pair['id']}").json()["answer"] == "left"
+    assert [client.get(f"/api/jobs/{j.id}").json()["run_id"] for j in jobs] == [j.run_id for j in jobs]
 
 
 def test_ab_requests_are_validated_like_jobs(client, photo_png):

@@ -23,7 +23,10 @@ WIDTH = 0.3
 BASES = np.linspace(0.0, 1.0, 51)
 SLOPES = np.linspace(-0.6, 0.6, 25)
 SHARPNESS = np.array([1.0, 2.5, 6.0])
-CANDIDATES = tuple((a, b) for a in np.linspace(0, 1, 11) for b in np.linspace(0, 1, 11) if a < b - 1e-9)
+#: the questions asked: strengths 0.1..1 (0 is the photo itself for a feed-forward method: nothing to
+#: judge), at most 0.5 apart (two images a person can compare as "a little more or less")
+CANDIDATES = tuple((float(a), float(b)) for a in np.linspace(0.1, 1, 10) for b in np.linspace(0.1, 1, 10)
+                   if 1e-9 < b - a <= 0.5 + 1e-9)
 #: answers and posterior spread from which a learned strength replaces the default
 MIN_ANSWERS = 8
 MAX_STD = 0.1

@@ -121,6 +121,8 @@ async def start_pair(ctx: ABContext, request: Request) -> ABPair:
     asked = await run_in_threadpool(next_ab_strengths, ctx.store, sub.profile, sub.method, feature or 0.0)
     left, right = choose_sides(asked)
     jobs = [sub.job(feature, strength=str(s)) for s in (left, right)]
+    for job in jobs:
+        job.blind = True
     try:
         _queue_both(ctx.manager, jobs)
     except QueueFull as exc:
@@ -147,6 +149,8 @@ def _answer(ctx: ABContext, pair: ABPair, answer: str) -> None:
         raise HTTPException(409, "one of the images failed or was not recorded; start another pair")
     pair.choice_id = ctx.store.choose(pair.profile, int(runs[0]), int(runs[1]), _WINNER[answer])  # type: ignore[arg-type]
     pair.winner = answer
+    for job in jobs:
+        job.blind = False  # type: ignore[union-attr]
 
 
 def add_ab_routes(app: FastAPI, ctx: ABContext) -> None:

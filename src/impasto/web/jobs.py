@@ -53,16 +53,18 @@ class Job:
     profile: str = "default"  # the feedback profile the finished run is recorded under
     feature: float | None = None  # the photo-painting pair feature, when already measured (A/B jobs)
     run_id: int | None = None  # the feedback store's run, once recorded
+    blind: bool = False  # an A/B job: its run (and so its settings) is not shown until the pair is answered
 
     def public(self, position: int | None) -> dict[str, Any]:
         return {"id": self.id, "state": self.state, "method": self.method, "position": position,
                 "step": self.step, "total": self.total, "stage": self.stage, "losses": self.losses,
                 "has_preview": self.preview is not None, "error": self.error, "version": self.version,
-                "seconds": self.info.get("seconds"), "run_id": self.run_id}
+                "seconds": self.info.get("seconds"), "run_id": None if self.blind else self.run_id}
 
     def to_record(self) -> dict[str, Any]:
         """What survives a restart: the public state, timestamps and the settings record."""
-        return {**self.public(None), "created": self.created, "finished": self.finished, "info": self.info}
+        return {**self.public(None), "run_id": self.run_id, "created": self.created, "finished": self.finished,
+                "info": self.info}
 
     @classmethod
     def from_record(cls, record: dict[str, Any], result: Path | None) -> Job:
