@@ -136,9 +136,9 @@ def test_folder_batch_skips_bad_files_and_resumes(tiny_model, tmp_path, capsys):
     (src / "broken.png").write_bytes(b"nope")
     out = tmp_path / "out"
     args = ["stylize", str(src), "--method", "fast", "--model", str(tiny_model), "-o", str(out), "--json", "--quiet"]
-    assert main(args) == 0
+    assert main(args) == 2  # the others written, the bad file reported, the failure in the exit code
     first = json.loads(capsys.readouterr().out)
     assert len(first["written"]) == 2 and len(first["failed"]) == 1
-    assert main(args) == 0
+    assert main(args) == 2
     second = json.loads(capsys.readouterr().out)
     assert second["written"] == [] and len(second["already_done"]) == 2

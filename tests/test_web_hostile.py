@@ -232,3 +232,23 @@ def test_uploads_are_spooled_nowhere_beyond_the_limit(tmp_path):
                            data={"method": "fast"})
         assert resp.status_code == 413 and "1 MB" in resp.json()["detail"]
         assert app.state.manager.jobs == {}
+
+
+@pytest.mark.parametrize(("size", "method", "status"), [((1, 1), "fast", 202), ((4, 4), "adain", 202),
+                                                        ((2000, 3), "gatys", 422), ((1, 1), "gatys", 202)])
+def test_tiny_and_thin_uploads_run_or_are_refused_at_submit_never_an_internal_error(tmp_path, size, method, status):
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, (200, 40, 40)).save(buf, format="PNG")
+    app = create_app(results_dir=tmp_path, limits=Limits(max_size=64))
+    with TestClient(app, base_url=LOCAL) as client:
+        resp = client.post("/api/jobs", files={"content": ("x.png", buf.getvalue(), "image/png")},
+                           data={"method": method, "style_name": "picabia_udnie", "size": "32",
+                                 **({"iterations": "2"} if method == "gatys" else {})})
+        assert resp.status_code == status, resp.text
+        if status == 422:
+            assert "VGG" in resp.json()["detail"] or "thin" in resp.json()["detail"]
+        else:
+            done = _wait(client, resp.json()["id"], timeout=120)
+            assert done["state"] == "done", done

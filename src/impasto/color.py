@@ -27,8 +27,8 @@ def luminance(x: torch.Tensor) -> torch.Tensor:
 
 def match_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """Style luminance shifted and scaled to the content's mean and std (keeps the style's texture)."""
-    ys, yc = style[:, :1], content[:, :1]
-    out = (ys - ys.mean()) * (yc.std() / (ys.std() + 1e-6)) + yc.mean()
+    ys, yc = style[:, :1], content[:, :1]  # population std: the sample std of a 1x1 photo is NaN
+    out = (ys - ys.mean()) * (yc.std(correction=0) / (ys.std(correction=0) + 1e-6)) + yc.mean()
     return out.clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
 
 

@@ -17,3 +17,8 @@ class WeightsError(ImpastoError):
 
 class ModelFileError(ImpastoError):
     """A saved impasto model file is missing, corrupt, or of another kind."""
+
+
+class WriteError(ImpastoError):
+    """An output could not be written (disk full, quota, read-only file system, permission): the
+    environment, not the input; nothing partial is left behind."""

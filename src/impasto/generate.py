@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from impasto.errors import InputError
+from impasto.io import require_finite
 from impasto.models import files
 
 KINDS = ("dcgan", "vae")
@@ -26,7 +27,8 @@ def load(model: str | Path) -> tuple[str, torch.nn.Module, dict[str, Any]]:
 
         net, meta = load_vae(path)  # type: ignore[assignment]
     else:
-        raise InputError(f"{path}: is a {kind!r} model; generate needs a DCGAN or VAE (impasto train dcgan|vae)")
+        raise InputError(f"{path}: is a {files.short(kind, 40)} model; generate needs a DCGAN or VAE "
+                         "(impasto train dcgan|vae)")
     return kind, net, meta
 
 
@@ -42,7 +44,7 @@ def sample(model: str | Path, n: int, *, seed: int = 0) -> tuple[torch.Tensor, d
         else:
             z = torch.randn(n, int(meta["zdim"]), generator=gen)
             images = torch.cat([net.decode(zs) for zs in z.split(64)])  # type: ignore[operator]
-    return images.clamp(0, 1), {"kind": kind, **meta}
+    return require_finite(images, f"the {kind} model").clamp(0, 1), {"kind": kind, **meta}
 
 
 def _square(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -65,4 +67,5 @@ def interpolate(model: str | Path, a: torch.Tensor, b: torch.Tensor, steps: int 
     with torch.no_grad():
         mu, _ = net.encode(torch.cat([_square(a, size), _square(b, size)]))  # type: ignore[operator]
         t = torch.linspace(0, 1, steps)[:, None]
-        return net.decode((1 - t) * mu[0] + t * mu[1]).clamp(0, 1)  # type: ignore[operator]
+        images = net.decode((1 - t) * mu[0] + t * mu[1])  # type: ignore[operator]
+    return require_finite(images, "the VAE").clamp(0, 1)

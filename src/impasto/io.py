@@ -8,6 +8,7 @@ directory, fsynced, then renamed, so a crash never leaves a half-written image.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import tempfile
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from impasto.errors import InputError
+from impasto.errors import ImpastoError, InputError, WriteError
 
 #: Largest image (in pixels) that :func:`load_image` accepts; override with IMPASTO_MAX_PIXELS.
 DEFAULT_MAX_PIXELS = 64_000_000
@@ -39,9 +40,23 @@ def max_pixels() -> int:
         raise InputError(f"IMPASTO_MAX_PIXELS must be an integer, got {raw!r}") from exc
 
 
+def _limit_text(limit: int) -> str:
+    return f"impasto's limit of {limit / 1e6:g} megapixels (set IMPASTO_MAX_PIXELS to change it)"
+
+
+def _follow_our_limit(limit: int) -> None:
+    """Let impasto's limit, not Pillow's, decide: Pillow refuses above twice its own MAX_IMAGE_PIXELS
+    (179 MP) before our check can run, so IMPASTO_MAX_PIXELS could lower the limit but never raise it.
+    Only ever raised, so threads opening images at the same time agree."""
+    pillow = Image.MAX_IMAGE_PIXELS
+    if pillow is not None and pillow < limit:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
 def _open_checked(source: str | os.PathLike[str] | BinaryIO, name: str) -> Image.Image:
     """Open and fully decode an image, turning every PIL failure into a one-line InputError."""
     limit = max_pixels()
+    _follow_our_limit(limit)
     try:
         with warnings.catch_warnings():
             # Image.open reads only the header; our own size check below runs before any decoding
@@ -49,13 +64,10 @@ def _open_checked(source: str | os.PathLike[str] | BinaryIO, name: str) -> Image
             img = Image.open(source)
             w, h = img.size
             if w * h > limit:
-                raise InputError(
-                    f"{name}: {w}x{h} is {w * h / 1e6:.0f} megapixels, above the limit of "
-                    f"{limit / 1e6:g} (set IMPASTO_MAX_PIXELS to raise it)"
-                )
+                raise InputError(f"{name}: {w}x{h} is {w * h / 1e6:.3g} megapixels, above {_limit_text(limit)}")
             img.load()
-    except Image.DecompressionBombError as exc:
-        raise InputError(f"{name}: more megapixels than the decompression-bomb guard allows ({exc})") from exc
+    except Image.DecompressionBombError as exc:  # Pillow's own guard (its message quotes its limit, not ours)
+        raise InputError(f"{name}: more pixels than {_limit_text(limit)}") from exc
     except UnidentifiedImageError as exc:
         raise InputError(f"{name}: not an image file (or an unsupported format)") from exc
     except FileNotFoundError as exc:
@@ -69,9 +81,44 @@ def _open_checked(source: str | os.PathLike[str] | BinaryIO, name: str) -> Image
     return img
 
 
+#: modes Little CMS converts, and the mode each becomes
+_CMS_MODES = {"RGB": "RGB", "RGBA": "RGBA", "CMYK": "RGB", "L": "RGB"}
+_warned_no_cms = False
+
+
+def to_srgb(img: Image.Image) -> Image.Image:
+    """Pixels of an image with an embedded ICC profile converted to sRGB (what every network here was
+    trained on and what a viewer shows): a wide-gamut (Adobe RGB, ProPhoto, Display P3) or CMYK photo
+    read as if it were sRGB comes out washed out or shifted. Images without a profile, or already sRGB,
+    are returned unchanged; a profile Little CMS cannot use is ignored, as before."""
+    global _warned_no_cms
+    icc = img.info.get("icc_profile")
+    if not icc or img.mode not in _CMS_MODES:
+        return img
+    try:
+        from PIL import ImageCms
+    except ImportError:  # Pillow built without Little CMS
+        if not _warned_no_cms:
+            warnings.warn("Pillow has no ImageCms (Little CMS): ICC profiles are ignored", stacklevel=2)
+            _warned_no_cms = True
+        return img
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if ImageCms.getProfileDescription(source).strip().lower().startswith("srgb"):
+            return img
+        converted = ImageCms.profileToProfile(img, source, ImageCms.createProfile("sRGB"),
+                                              outputMode=_CMS_MODES[img.mode])
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return img
+    assert converted is not None
+    converted.info = {k: v for k, v in img.info.items() if k != "icc_profile"}
+    return converted
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL mode to 8-bit RGB: EXIF rotation applied, alpha composited on white, 16-bit scaled."""
-    img = ImageOps.exif_transpose(img)
+    """Any PIL mode to 8-bit sRGB: EXIF rotation applied, an ICC profile converted (:func:`to_srgb`),
+    alpha composited on white, 16-bit scaled."""
+    img = to_srgb(ImageOps.exif_transpose(img))
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         hi = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
@@ -149,9 +196,32 @@ def encode_png(image: torch.Tensor | Image.Image) -> bytes:
     return buf.getvalue()
 
 
+#: errno values that mean the place written to is the problem, not the program
+WRITE_ERRNOS = {errno.ENOSPC: "no space left on device", getattr(errno, "EDQUOT", -1): "disk quota exceeded",
+                errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+                errno.EPERM: "permission denied", errno.EFBIG: "file too large for this file system"}
+
+
+def write_failure(exc: BaseException, target: str | os.PathLike[str], note: str = "nothing was written"
+                  ) -> WriteError | None:
+    """A one-line :class:`WriteError` when ``exc``, or what it was raised from, is a full disk, a quota,
+    a read-only file system or a denied permission (torch.save wraps the OSError of a full disk in a
+    RuntimeError); None for anything else, which stays a bug to see."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a cause chain is short; bounded in case one loops
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno in WRITE_ERRNOS:
+            return WriteError(f"{target}: {WRITE_ERRNOS[seen.errno]}" + (f"; {note}" if note else ""))
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]):
-    """Yield a temp path beside ``path``; on success fsync and rename it over ``path``."""
+    """Yield a temp path beside ``path``; on success fsync and rename it over ``path``. On any failure
+    the temp file is removed (no partial output); a full disk, quota, read-only file system or denied
+    permission becomes one :class:`WriteError` line."""
     target = Path(path)
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
@@ -160,6 +230,11 @@ def atomic_path(path: str | os.PathLike[str]):
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     except PermissionError as exc:
         raise InputError(f"{target}: output directory is not writable") from exc
+    except OSError as exc:
+        failure = write_failure(exc, target)
+        if failure is None:
+            raise
+        raise failure from exc
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -169,9 +244,12 @@ def atomic_path(path: str | os.PathLike[str]):
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        failure = write_failure(exc, target) if isinstance(exc, Exception) else None
+        if failure is not None:
+            raise failure from exc
         raise
 
 
@@ -210,6 +288,36 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def resize_long(image: torch.Tensor, long_side: int) -> torch.Tensor:
     return resize(image, fit_size(image.shape[-2], image.shape[-1], long_side))
+
+
+def pad_to_min(image: torch.Tensor, min_side: int) -> torch.Tensor:
+    """``image`` with its right and bottom edges repeated until both sides are at least ``min_side``
+    (unchanged when they are): how a feed-forward network runs a 1x1 or a 3x2000 photo at all (its
+    reflection padding and stride-2 stages need a few pixels a side); crop the output back to the
+    input's size. Replicate, not reflect: reflection cannot pad by more than the side it mirrors."""
+    h, w = image.shape[-2:]
+    ph, pw = max(0, min_side - h), max(0, min_side - w)
+    if not ph and not pw:
+        return image
+    return F.pad(image, (0, pw, 0, ph), mode="replicate")
+
+
+def tile_to_min(image: torch.Tensor, min_side: int) -> torch.Tensor:
+    """``image`` repeated side by side until both sides are at least ``min_side``: a thin or tiny
+    painting keeps its colour and texture statistics (what Gram matrices and AdaIN read), which edge
+    padding would dilute."""
+    h, w = image.shape[-2:]
+    rh, rw = -(-min_side // h), -(-min_side // w)
+    return image if rh == 1 and rw == 1 else image.repeat(1, 1, rh, rw)
+
+
+def require_finite(image: torch.Tensor, what: str) -> torch.Tensor:
+    """``image`` itself, or one line when it holds NaN or infinite values: a broken model or a run that
+    diverged would otherwise be written as an all-black picture with exit code 0."""
+    if not bool(torch.isfinite(image).all()):
+        raise ImpastoError(f"{what} produced NaN or infinite pixels (a broken model or a run that diverged); "
+                           "nothing was written")
+    return image
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:

@@ -18,10 +18,16 @@ import torch
 from impasto import color
 from impasto.device import autocast, inference_copy, memory_format, pick_device, pick_dtype, precision_name
 from impasto.errors import InputError
-from impasto.io import resize, resize_long
-from impasto.models.files import model_file
+from impasto.io import pad_to_min, resize, resize_long, tile_to_min
+from impasto.models.files import model_file, short
 from impasto.options import AdainOptions, FastOptions, style_blend
 
+#: the smallest side each network is run at; a smaller or thinner photo is padded up to it and the output
+#: cropped back, so every size runs. Fast: its 9x9 reflection padding and two stride-2 stages need more
+#: than 8 pixels a side. AdaIN: VGG halves the photo three times before relu4_1, and AdaIN's statistics
+#: need a few positions there (32 px: 4x4 at relu4_1).
+FAST_MIN_SIDE = 16
+ADAIN_MIN_SIDE = 32
 
 @functools.lru_cache(maxsize=4)
 def _cached_fast_model(path: str, mtime: float) -> tuple[Any, dict[str, Any]]:
@@ -84,15 +90,18 @@ def stylize_fast(content: torch.Tensor, options: FastOptions) -> tuple[torch.Ten
     else:
         style = 0 if options.style_index is None else options.style_index
         if not 0 <= style < n:
-            raise InputError(f"--style-index {style} out of range: the model has {n} style(s) {meta.get('styles')}")
+            raise InputError(f"--style-index {style} out of range: the model has {n} style(s) "
+                             f"{short(meta.get('styles'), 200)}")
     t0 = time.perf_counter()
     dev = pick_device(options.device)
     dtype = pick_dtype(dev, options.precision)
     x = capped(content, options.max_size)
     net = net.to(dev, memory_format=memory_format(dev, dtype))
+    h, w = x.shape[-2:]
+    grown = pad_to_min(x, FAST_MIN_SIDE)
     with torch.inference_mode(), autocast(dev, dtype):
-        y = net(x.to(dev).contiguous(memory_format=memory_format(dev, dtype)), style)
-    y = y.float().cpu().contiguous()
+        y = net(grown.to(dev).contiguous(memory_format=memory_format(dev, dtype)), style)
+    y = y.float().cpu()[..., :h, :w].contiguous()
     if options.strength < 1:
         y = options.strength * y + (1 - options.strength) * x
     y = keep_colors(y, x, options.preserve_color).clamp(0, 1)
@@ -127,7 +136,9 @@ def style_features(enc: Any, style: torch.Tensor, style_size: int, dev: torch.de
                    levels: tuple[str, ...]) -> dict[str, torch.Tensor]:
     """The style image's features at ``levels``, remembered by content (a few recent styles): a video or
     a folder batch with one painting encodes it once, not once per frame (0.13 s each at 512 px here)."""
-    small = resize_long(style, style_size)  # what the encoder sees; hashing it is cheaper than the original
+    # what the encoder sees (a tiny or thin painting repeated up to the size VGG needs); hashing it is
+    # cheaper than hashing the original
+    small = tile_to_min(resize_long(style, style_size), ADAIN_MIN_SIDE)
     pixels = small.detach().float().cpu().contiguous()
     digest = hashlib.blake2b(pixels.numpy().tobytes(), digest_size=16).hexdigest()
     weights = next(enc.parameters())
@@ -164,8 +175,8 @@ def match_colors(image: torch.Tensor, content: torch.Tensor, styles: list[torch.
     trained for a few thousand steps on a CPU reproduces structure and texture before it reproduces
     each painting's palette; this last, exact step makes the palette follow the painting."""
     def stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = x.float()
-        return x.mean(dim=(2, 3), keepdim=True), x.std(dim=(2, 3), keepdim=True) + 1e-5
+        x = x.float()  # the population std: the sample std of a 1x1 photo is NaN
+        return x.mean(dim=(2, 3), keepdim=True), x.std(dim=(2, 3), keepdim=True, correction=0) + 1e-5
 
     total = sum(weights)
     ms = sum(w / total * stats(s)[0] for w, s in zip(weights, styles, strict=True))
@@ -181,6 +192,14 @@ def capped(image: torch.Tensor, max_size: int | None) -> torch.Tensor:
     if max_size is None or max(image.shape[-2:]) <= max_size:
         return image
     return resize_long(image, max_size)
+
+
+def _pad_for_decoder(image: torch.Tensor) -> torch.Tensor:
+    """Grown to ADAIN_MIN_SIDE, then reflected to a multiple of 8 (the decoder's three 2x upsamplings
+    give back exactly the encoder's size); crop the output to the input's size."""
+    grown = pad_to_min(image, ADAIN_MIN_SIDE)
+    gh, gw = grown.shape[-2:]
+    return torch.nn.functional.pad(grown, (0, (8 - gw % 8) % 8, 0, (8 - gh % 8) % 8), mode="reflect")
 
 
 def stylize_adain(content: torch.Tensor, styles: list[torch.Tensor], options: AdainOptions, *,
@@ -212,9 +231,9 @@ def stylize_adain(content: torch.Tensor, styles: list[torch.Tensor], options: Ad
     mf = memory_format(dev, dtype)
     enc, dec = inference_copy(enc, dev, dtype), inference_copy(dec, dev, dtype)
     h, w = content.shape[-2:]
-    padded = torch.nn.functional.pad(content, (0, (8 - w % 8) % 8, 0, (8 - h % 8) % 8), mode="reflect")
+    padded = _pad_for_decoder(content)
     if mask is not None:
-        mask = torch.nn.functional.pad(mask, (0, (8 - w % 8) % 8, 0, (8 - h % 8) % 8), mode="reflect")
+        mask = _pad_for_decoder(mask)
     with torch.inference_mode(), autocast(dev, dtype):
         fc = enc(padded.to(dev).contiguous(memory_format=mf), list(dec.levels))
         fs = [style_features(enc, s, style_size, dev, dec.levels) for s in styles]

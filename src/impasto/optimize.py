@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import re
 import resource
 import time
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from impasto import calibrate, color, tiling
 from impasto.device import autocast, memory_format, pick_device, pick_dtype, precision_name
 from impasto.errors import InputError
 from impasto.features import Encoder, Weights, resolve_weights
-from impasto.io import ImageLike, fit_size, load_image, resize
+from impasto.io import ImageLike, fit_size, load_image, resize, tile_to_min
 from impasto.lbfgs import LBFGS
 from impasto.losses import ContentLoss, GramStyleLoss, TVLoss
 from impasto.options import GatysOptions, make_options, style_blend
@@ -82,6 +83,35 @@ def scale_schedule(size: int, iterations: int, start_size: int = START_SIZE, mul
     return [(s, max(1, round(iterations / 2**i))) for i, s in enumerate(sizes)]
 
 
+def min_side(layers: Sequence[str]) -> int:
+    """Pixels a side VGG needs to reach the deepest of ``layers``: it halves the image at every pooling,
+    so relu5_1 (behind four) needs 16 and a smaller side ends in a zero-sized map."""
+    need = 1
+    for name in layers:
+        found = re.fullmatch(r"(conv|relu|pool)([1-5])(_\d+)?", name)
+        if found:  # an unknown name is the encoder's to refuse, with its own message
+            block = int(found.group(2))
+            need = max(need, 2 ** (block if found.group(1) == "pool" else block - 1))
+    return need
+
+
+def check_size(h: int, w: int, options: GatysOptions, start_size: int = START_SIZE) -> None:
+    """Refuse, in one line, a photo VGG cannot see at the first (smallest) scale of its schedule: a
+    --size below 16, or a photo so thin that its short side rounds below what the deepest layer needs.
+    Gatys optimizes the very pixels VGG reads, so padding would stylize the padding; the feed-forward
+    methods pad instead (methods.FAST_MIN_SIDE, ADAIN_MIN_SIDE). Front ends reach this rule through
+    :func:`impasto.stylizer.check_content_size`."""
+    iterations = options.iterations or DEFAULT_ITERATIONS[options.optimizer]
+    first = scale_schedule(options.size or max(h, w), iterations, start_size, options.multiscale)[0][0]
+    sh, sw = fit_size(h, w, first)
+    need = min_side([*options.content_layers, *options.style_layers])
+    if min(sh, sw) < need:
+        fix = ("raise --size, or use --method fast or adain (they pad)" if min(fit_size(h, w, start_size)) >= need
+               else "a photo this thin needs --method fast or adain (they pad)")
+        raise InputError(f"a {w}x{h} photo is {sw}x{sh} at gatys' first scale ({first} px), below the {need} px a "
+                         f"side its VGG layers need: {fix}")
+
+
 def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -123,6 +153,9 @@ class EngineKnobs:
     tile_above: int | None = tiling.DEFAULT_MAX_PIXELS
     tile_size: int = tiling.DEFAULT_TILE
     normalize: bool = True
+    #: start a finer scale from the coarse result plus the photo's own detail at that scale (the part of
+    #: the photo the coarser scale could not hold), so it does not spend its iterations restoring it
+    carry_detail: bool = False
     #: a weights entry object instead of a name (the Python API accepts either for ``weights``)
     weights_entry: Weights | None = None
 
@@ -272,6 +305,7 @@ def stylize(content: ImageLike, styles: ImageLike | Sequence[ImageLike],  # type
         knobs = EngineKnobs(**settings)
     _check(options, knobs)
     images = _Images.load(content, styles, style_weights, options.preserve_color)
+    check_size(*images.content.shape[-2:], options, knobs.start_size)
     dev = pick_device(options.device)
     run = _Run(options, knobs, images, _encoder(options, knobs, encoder, dev), dev,
                pick_dtype(dev, options.precision), callback, preview_every, t0)
@@ -316,8 +350,9 @@ def _scale(run: _Run, index: int, count: int, long_side: int, n_iter: int) -> _S
     h0, w0 = img.content.shape[-2:]
     c = resize(img.content, fit_size(h0, w0, long_side)).to(run.dev).contiguous(memory_format=run.mf)
     s_long = max(16, round(long_side * run.options.style_scale))
-    styles = [resize(s, fit_size(s.shape[-2], s.shape[-1], s_long)).to(run.dev).contiguous(memory_format=run.mf)
-              for s in img.styles]
+    need = min_side([*run.options.content_layers, *run.options.style_layers])  # a thin painting is repeated
+    styles = [tile_to_min(resize(s, fit_size(s.shape[-2], s.shape[-1], s_long)), need).to(run.dev).contiguous(
+        memory_format=run.mf) for s in img.styles]
     return _Scale(index, count, long_side, n_iter, c, styles)
 
 
@@ -325,7 +360,12 @@ def _next_image(run: _Run, scale: _Scale, image: torch.Tensor | None) -> torch.T
     """The starting image of a scale: the init at the first, the previous scale's result upsampled after."""
     if image is None:
         return _init_image(run.options.init, scale.content, scale.styles[0], run.gen)
-    return F.interpolate(image, size=tuple(scale.content.shape[-2:]), mode="bicubic", align_corners=False).clamp(0, 1)
+    size = tuple(scale.content.shape[-2:])
+    up = F.interpolate(image, size=size, mode="bicubic", align_corners=False)
+    if run.knobs.carry_detail:
+        coarse = F.interpolate(scale.content, size=tuple(image.shape[-2:]), mode="area")
+        up = up + scale.content - F.interpolate(coarse, size=size, mode="bicubic", align_corners=False)
+    return up.clamp(0, 1)
 
 
 def _criterion(run: _Run, scale: _Scale) -> tuple[GramStyleLoss, TVLoss]:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from impasto.errors import ImpastoError, InputError
+from impasto.io import require_finite
 from impasto.options import (
     DEFAULT_METHOD,
     METHODS,
@@ -38,8 +39,9 @@ from impasto.options import (
 from impasto.progress import Callback, Progress
 
 __all__ = ["DEFAULT_METHOD", "METHODS", "WEB_DEFAULT_METHOD", "AdainOptions", "Cancelled", "FastOptions",
-           "GatysOptions", "Options", "StylizeOutput", "StylizeRequest", "describe", "fields", "from_web_form",
-           "get_method", "make_options", "method_of", "output_size", "preload", "record", "stylize"]
+           "GatysOptions", "Options", "StylizeOutput", "StylizeRequest", "check_content_size", "describe", "fields",
+           "from_web_form", "get_method", "make_options", "method_of", "output_size", "preload", "record",
+           "stylize"]
 
 
 class Cancelled(ImpastoError):
@@ -72,9 +74,28 @@ def stylize(request: StylizeRequest, callback: Callback | None = None, *,
     if method.needs_style and not request.styles:
         raise InputError(f"--method {method.name} needs at least one --style image")
     _check_blend(request)
+    check_content_size(request.content, request.options)
     runner = _RUNNERS[method.name]
     image, info = runner(request, callback, preview_every)
+    require_finite(image, f"--method {method.name}")
     return StylizeOutput(image, {**record(request.options), **info})
+
+
+def check_content_size(content: torch.Tensor | tuple[int, int], options: Options | str) -> None:
+    """The one rule for which photo sizes a method takes (InputError, one line, when it cannot), for
+    every front end to call before it queues work; :func:`stylize` calls it too. ``content`` is the
+    image tensor or its (height, width); ``options`` the method's options, or its name for the defaults.
+
+    gatys optimizes the pixels VGG reads, so it refuses a photo that is too small or too thin at its
+    first scale (:func:`impasto.optimize.check_size`); fast and adain pad any photo up to the few pixels
+    their networks need and crop the output back, so they take every size (1x1, 64000x1)."""
+    if isinstance(options, str):
+        options = make_options(options, {})
+    h, w = content.shape[-2:] if isinstance(content, torch.Tensor) else content
+    if isinstance(options, GatysOptions):
+        from impasto.optimize import check_size
+
+        check_size(int(h), int(w), options)
 
 
 def _check_blend(request: StylizeRequest) -> None:

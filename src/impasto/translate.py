@@ -10,11 +10,15 @@ from typing import Any
 import torch
 
 from impasto.device import autocast, memory_format, pick_device, pick_dtype, precision_name
-from impasto.errors import InputError
-from impasto.models.files import model_file
+from impasto.errors import ImpastoError, InputError
+from impasto.io import pad_to_min, require_finite
+from impasto.models.files import model_file, short
 from impasto.tiling import forward_tiled
 
 DIRECTIONS = ("a2b", "b2a")
+#: the smallest side the generator runs at: its two stride-2 stages and instance norms need more than one
+#: position at the bottom; a smaller or thinner photo (or tile) is padded up to it and cropped back
+MIN_SIDE = 16
 
 
 @functools.lru_cache(maxsize=2)
@@ -24,12 +28,43 @@ def _cached(path: str, mtime: float) -> tuple[dict[str, Any], dict[str, Any]]:
     return load_generators(path)
 
 
+def bundled_cyclegans() -> list[str]:
+    """Names of the CycleGANs shipped in the package (``impasto translate --model NAME``)."""
+    from impasto import bundled
+    from impasto.models.cyclegan import KIND
+    from impasto.models.files import read_meta
+
+    names = []
+    for name, path in bundled.models().items():
+        try:
+            if read_meta(path)[0] == KIND:
+                names.append(name)
+        except ImpastoError:  # a damaged bundled file is not offered; loading it says why
+            continue
+    return names
+
+
+def resolve_model(model: str | Path) -> Path:
+    """A model file, a run folder, or the bare name of a bundled model (``--model monet``): a name that is
+    neither a path nor a bundled model fails here in one line, before any image is read."""
+    p = Path(model)
+    if p.exists() or p.suffix or len(p.parts) != 1:
+        return model_file(p)
+    from impasto import bundled
+
+    found = bundled.models()
+    if p.name in found:
+        return found[p.name]
+    raise InputError(f"--model {short(p.name, 60)}: no such file, run folder or bundled CycleGAN (bundled: "
+                     f"{', '.join(bundled_cyclegans()) or 'none yet'}); train one with 'impasto train cyclegan'")
+
+
 def translate(image: torch.Tensor, model: str | Path, *, direction: str = "a2b", tile: int = 1024,
               device: str = "auto", precision: str = "auto") -> tuple[torch.Tensor, dict[str, Any]]:
     """(1,3,H,W) in [0,1] -> the other collection's look, same size; and a record of the run."""
     if direction not in DIRECTIONS:
         raise InputError(f"--direction must be a2b or b2a, got {direction!r}")
-    path = model_file(model)
+    path = resolve_model(model)
     if not path.is_file():
         raise InputError(f"{model}: no such model file or run folder with model.safetensors")
     nets, meta = _cached(str(path), path.stat().st_mtime)
@@ -40,10 +75,12 @@ def translate(image: torch.Tensor, model: str | Path, *, direction: str = "a2b",
     net = nets[direction].to(dev, memory_format=fmt)
 
     def run(x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
         with torch.inference_mode(), autocast(dev, dtype):
-            return net(x.to(dev).contiguous(memory_format=fmt)).float().cpu()
+            return net(pad_to_min(x, MIN_SIDE).to(dev).contiguous(memory_format=fmt)).float().cpu()[..., :h, :w]
 
-    y = forward_tiled(run, image, tile=tile, overlap=min(128, tile // 4)).clamp(0, 1).contiguous()
+    y = forward_tiled(run, image, tile=tile, overlap=min(128, tile // 4))
+    y = require_finite(y, f"the CycleGAN {path.name}").clamp(0, 1).contiguous()
     names = meta.get("names", ["A", "B"])
     info = {"method": "cyclegan", "model": str(path), "direction": direction,
             "from": names[0] if direction == "a2b" else names[1], "to": names[1] if direction == "a2b" else names[0],

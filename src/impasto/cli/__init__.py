@@ -56,6 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImpastoError as exc:
         print(f"impasto: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk or a read-only place met outside io's atomic writes (stdout, a log)
+        from impasto.io import write_failure
+
+        failure = write_failure(exc, exc.filename or "writing output", note="")
+        if failure is None:
+            raise
+        print(f"impasto: error: {failure}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("impasto: interrupted", file=sys.stderr)
         return 130

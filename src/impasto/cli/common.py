@@ -122,11 +122,13 @@ def check_output_path(path: Path) -> None:
 def run_folder(src: Path, out_dir: Path, suffix: str, process: Callable[[Any], Any], *, quiet: bool,
                as_json: bool) -> int:
     """Every image in ``src`` through ``process`` into ``out_dir`` as NAME{suffix}.png. Existing outputs
-    are kept (a stopped batch resumes), bad files are skipped and reported; exit 2 only if nothing
-    could be done."""
+    are kept (a stopped batch resumes); a file that fails, whatever the reason, is skipped and reported
+    (a line on stderr, an entry in the JSON record) and the rest go on, so one bad photo neither stops
+    the batch nor every re-run at the same place. Exit 2 at the end when any file failed; a full disk
+    stops the batch (every later file would fail the same way)."""
     from tqdm import tqdm
 
-    from impasto.errors import ImpastoError
+    from impasto.errors import WriteError
     from impasto.io import list_images, load_image, save_image
 
     if out_dir.exists() and not out_dir.is_dir():
@@ -144,11 +146,23 @@ def run_folder(src: Path, out_dir: Path, suffix: str, process: Callable[[Any], A
         try:
             save_image(process(load_image(path)), target)
             done.append(str(target))
-        except ImpastoError as exc:
-            failed.append({"input": str(path), "error": str(exc)})
-            print(f"impasto: skipped {path}: {exc}", file=sys.stderr)
+        except Exception as exc:  # one photo's failure, even a bug, must not stop the others
+            failed.append({"input": str(path), "error": _one_line(exc)})
+            print(f"impasto: skipped {path}: {_one_line(exc)}", file=sys.stderr)
+            if isinstance(exc, WriteError):
+                break
     if as_json:
         print_json({"output_dir": str(out_dir), "written": done, "already_done": kept, "failed": failed})
     elif not quiet:
         print(f"{len(done)} written, {len(kept)} already done, {len(failed)} failed -> {out_dir}", file=sys.stderr)
-    return 2 if failed and not done and not kept else 0
+    return 2 if failed else 0
+
+
+def _one_line(exc: Exception) -> str:
+    """An error as one short line: impasto's own message, or the type and first line of anything else."""
+    from impasto.errors import ImpastoError
+
+    if isinstance(exc, ImpastoError):
+        return str(exc)
+    first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return f"unexpected {type(exc).__name__}: {first}" if first else f"unexpected {type(exc).__name__}"

@@ -13,7 +13,8 @@ from impasto.errors import InputError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate images with a trained CycleGAN (A->B or B->A)")
     p.add_argument("input", type=Path, help="an image, or a folder of images")
-    p.add_argument("--model", type=Path, required=True, help="CycleGAN run folder or .safetensors file")
+    p.add_argument("--model", type=Path, required=True,
+                   help="CycleGAN run folder or .safetensors file, or the name of a bundled CycleGAN")
     p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="output image (default INPUT_a2b.png), or a folder when INPUT is a folder")
@@ -25,13 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_translate(args: argparse.Namespace) -> int:
     from impasto.io import load_image, save_image
     from impasto.models.cyclegan import KIND
-    from impasto.models.files import model_file, read_meta
-    from impasto.translate import translate
+    from impasto.models.files import read_meta, short
+    from impasto.translate import resolve_model, translate
 
-    path = model_file(args.model)
+    path = resolve_model(args.model)  # a path, or a bundled model's name
     kind, _ = read_meta(path)  # refuses another kind of model before any work
     if kind != KIND:
-        raise InputError(f"{path}: is a {kind!r} model, not a CycleGAN (train one with 'impasto train cyclegan')")
+        raise InputError(f"{path}: is a {short(kind, 40)} model, not a CycleGAN (train one with "
+                         "'impasto train cyclegan')")
 
     def run(image):
         return translate(image, path, direction=args.direction, tile=args.tile, device=args.device,

@@ -100,7 +100,7 @@ class SkipDecoder(nn.Module):
         self.skip_scale = float(skip_scale)
         bad = [n for n in skips if n not in ("relu3_1", "relu2_1", "relu1_1")]
         if bad or len(set(skips)) != len(skips):
-            raise ModelFileError(f"skip levels must be among relu3_1, relu2_1, relu1_1, got {list(skips)}")
+            raise ModelFileError(f"skip levels must be among relu3_1, relu2_1, relu1_1, got {files.short(list(skips))}")
         self.slim, self.skips = slim, tuple(skips)
         self.levels = (BOTTLENECK, *self.skips)
         c3, c2, c1 = 256 // slim, 128 // slim, 64 // slim
@@ -135,18 +135,19 @@ def build_decoder(meta: dict[str, Any]) -> AnyDecoder:
     arch = meta.get("arch", "plain")
     slim = meta.get("slim", 1)
     if not isinstance(slim, int) or slim not in (1, 2, 4):
-        raise ModelFileError(f"AdaIN decoder metadata: slim must be 1, 2 or 4, got {slim!r}")
+        raise ModelFileError(f"AdaIN decoder metadata: slim must be 1, 2 or 4, got {files.short(slim)}")
     if arch == "plain":
         return Decoder(slim)
     if arch == "skip":
         skips = meta.get("skips", ["relu3_1", "relu2_1"])
         if not isinstance(skips, list) or not all(isinstance(n, str) for n in skips):
-            raise ModelFileError(f"AdaIN decoder metadata: skips must be a list of layer names, got {skips!r}")
+            raise ModelFileError(f"AdaIN decoder metadata: skips must be a list of layer names, got "
+                                 f"{files.short(skips)}")
         scale = meta.get("skip_scale", 1.0)
-        if not isinstance(scale, int | float) or not 0 < scale <= 1:
-            raise ModelFileError(f"AdaIN decoder metadata: skip_scale must be in (0, 1], got {scale!r}")
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale <= 1:
+            raise ModelFileError(f"AdaIN decoder metadata: skip_scale must be in (0, 1], got {files.short(scale)}")
         return SkipDecoder(slim, tuple(skips), float(scale))
-    raise ModelFileError(f"AdaIN decoder metadata: unknown arch {arch!r} (plain or skip)")
+    raise ModelFileError(f"AdaIN decoder metadata: unknown arch {files.short(arch)} (plain or skip)")
 
 
 def decoder_meta(dec: AnyDecoder) -> dict[str, Any]:
@@ -162,12 +163,29 @@ def save_decoder(path: str | Path, dec: AnyDecoder, meta: dict[str, Any]) -> Pat
 
 def load_decoder(path: str | Path) -> tuple[AnyDecoder, dict[str, Any]]:
     tensors, meta = files.load(path, KIND)
+    _check_backbone(path, meta)
+    try:
+        with torch.device("meta"):  # the metadata's checks, with no memory spent
+            build_decoder(meta)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from exc
+    files.check_shapes(path, lambda: build_decoder(meta), tensors, "AdaIN decoder")
     dec = build_decoder(meta)
     try:
         dec.load_state_dict(tensors)
     except RuntimeError as exc:
         raise ModelFileError(f"{path}: tensors do not fit an AdaIN decoder ({str(exc)[:200]})") from exc
     return dec.eval(), meta
+
+
+def _check_backbone(path: str | Path, meta: dict[str, Any]) -> None:
+    """The encoder the decoder was trained against must be one impasto knows (it is built from this name)."""
+    from impasto.features.weights import Weights
+
+    name = meta.get("backbone", "vgg16-keras-offline")
+    if not isinstance(name, str) or name not in {w.value.name for w in Weights}:
+        raise ModelFileError(f"{path}: metadata 'backbone' names no known VGG weights: "
+                             f"{files.short(meta.get('backbone'))}")
 
 
 def stylize_features(content: dict[str, torch.Tensor], styles: list[dict[str, torch.Tensor]],

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from impasto.errors import ModelFileError
 from impasto.models import files
 from impasto.models.padding import ReflectPad
 from impasto.models.patchgan import PatchDiscriminator
@@ -127,7 +128,14 @@ KIND = "cyclegan"
 def load_generators(path: str | Path) -> tuple[dict[str, ResnetGenerator], dict[str, Any]]:
     """{"a2b": G_ab, "b2a": G_ba} in eval mode, and the model's metadata."""
     tensors, meta = files.load(path, KIND)
-    gens = CycleGenerators(int(meta["ngf"]), int(meta["n_blocks"]))
+    ngf = files.meta_int(meta, "ngf", 1, 1024, where=path)
+    blocks = files.meta_int(meta, "n_blocks", 0, 100, where=path)
+    names = meta.get("names", ["A", "B"])
+    if not isinstance(names, list) or len(names) != 2 or not all(isinstance(n, str) for n in names):
+        raise ModelFileError(f"{path}: metadata 'names' must be two collection names, got {files.short(names)}")
+    meta["names"] = [n[:60] for n in names]
+    files.check_shapes(path, lambda: CycleGenerators(ngf, blocks), tensors, "CycleGAN generators")
+    gens = CycleGenerators(ngf, blocks)
     files.load_into(gens, tensors, "CycleGAN generators")
     gens.eval()
     return {"a2b": gens.g_ab, "b2a": gens.g_ba}, meta

@@ -8,12 +8,13 @@ handing a CycleGAN file to the fast-style loader is a clear error, not a shape m
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as save_bytes
 
 from impasto.errors import ModelFileError
 from impasto.io import atomic_path
@@ -37,9 +38,17 @@ def save(path: str | Path, kind: str, tensors: dict[str, torch.Tensor], meta: di
     cast = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().cpu()
             for k, v in tensors.items()}
     header = {"kind": kind, "format_version": str(FORMAT_VERSION), "meta": json.dumps(meta)}
+    data = save_bytes(cast, metadata=header)
     with atomic_path(target) as tmp:
-        save_file(cast, str(tmp), metadata=header)
+        tmp.write_bytes(data)  # Python's write reports a full disk as the OSError it is (io turns it into one line)
     return target
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: an error message quotes what a file holds, and a
+    crafted file can hold megabytes."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def read_meta(path: str | Path) -> tuple[str, dict[str, Any]]:
@@ -53,10 +62,59 @@ def read_meta(path: str | Path) -> tuple[str, dict[str, Any]]:
         raise ModelFileError(f"{p}: not an impasto model file (corrupt or not safetensors)") from exc
     if "kind" not in header:
         raise ModelFileError(f"{p}: safetensors file without impasto metadata")
+    _check_version(p, header.get("format_version"))
     try:
-        return header["kind"], json.loads(header.get("meta", "{}"))
+        meta = json.loads(header.get("meta", "{}"))
     except ValueError as exc:
         raise ModelFileError(f"{p}: corrupt metadata") from exc
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{p}: corrupt metadata (a JSON object expected, got {type(meta).__name__})")
+    return header["kind"], meta
+
+
+def _check_version(path: Path, raw: str | None) -> None:
+    """Refuse a file format this impasto does not know (a newer one may mean something else by a key)."""
+    try:
+        version = int(raw) if raw is not None else None
+    except ValueError:
+        version = None
+    if version is None or version < 1:
+        raise ModelFileError(f"{path}: invalid format_version {short(raw, 20)}")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: format_version {version} is newer than this impasto reads "
+                             f"({FORMAT_VERSION}); upgrade impasto")
+
+
+def meta_int(meta: dict[str, Any], key: str, lo: int, hi: int, *, default: int | None = None,
+             where: str | Path = "") -> int:
+    """An integer of a model's metadata within [lo, hi], checked before it sizes a network: a missing
+    key, a list, a negative width or 20,000 blocks become one line, not a traceback or gigabytes."""
+    value = meta.get(key, default)
+    if value is None:
+        raise ModelFileError(f"{where}: metadata has no {key!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ModelFileError(f"{where}: metadata {key!r} must be a whole number from {lo} to {hi}, got {short(value)}")
+    return value
+
+
+def check_shapes(path: str | Path, build: Callable[[], torch.nn.Module], tensors: dict[str, torch.Tensor],
+                 what: str) -> None:
+    """Compare the file's tensors with the network its metadata describes, built on PyTorch's meta
+    device (shapes only, no memory), before the real one is: a small file claiming a huge network
+    is refused in one line instead of allocating it."""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+    missing = sorted(expected.keys() - tensors.keys())
+    extra = sorted(tensors.keys() - expected.keys())
+    wrong = [k for k in expected if k in tensors and tuple(tensors[k].shape) != expected[k]]
+    if missing or extra or wrong:
+        if wrong:
+            k = wrong[0]
+            detail = f"{short(k, 50)} is {tuple(tensors[k].shape)}, the metadata says {expected[k]}"
+        else:
+            example = short((missing or extra)[0], 50)
+            detail = f"{len(missing)} tensor(s) missing, {len(extra)} unexpected (e.g. {example})"
+        raise ModelFileError(f"{path}: the {what} does not match its metadata: {detail}")
 
 
 def flat(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
@@ -88,7 +146,7 @@ def load(path: str | Path, kind: str, *, dtype: torch.dtype = torch.float32
     """Tensors (cast to ``dtype``) and metadata of a model file that must be of ``kind``."""
     found, meta = read_meta(path)
     if found != kind:
-        raise ModelFileError(f"{path}: is a {found!r} model, not {kind!r}")
+        raise ModelFileError(f"{path}: is a {short(found, 40)} model, not {kind!r}")
     try:
         tensors: dict[str, torch.Tensor] = {}
         with safe_open(str(path), framework="pt") as fh:
@@ -96,5 +154,14 @@ def load(path: str | Path, kind: str, *, dtype: torch.dtype = torch.float32
                 t = fh.get_tensor(key)
                 tensors[key] = t.to(dtype) if t.is_floating_point() else t
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(f"{path}: corrupt model file ({exc})") from exc
+        raise ModelFileError(f"{path}: corrupt model file ({str(exc)[:120]})") from exc
+    _check_finite(path, tensors)
     return tensors, meta
+
+
+def _check_finite(path: str | Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Refuse NaN or infinite weights at load: such a network turns every photo into a black picture."""
+    for key, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ModelFileError(f"{path}: tensor {short(key, 50)} holds NaN or infinite values; the model is "
+                                 "broken (retrain or re-export it)")

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from impasto.errors import ModelFileError
 from impasto.models import files, freeze_first
 
 KIND = "vae"
@@ -86,6 +87,12 @@ def reconstruction_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def load_vae(path: str | Path) -> tuple[ConvVAE, dict[str, Any]]:
     states, meta = files.load_grouped(path, KIND)
-    vae = ConvVAE(int(meta["size"]), int(meta["zdim"]), int(meta["base"]))
+    size = files.meta_int(meta, "size", min(SIZES), max(SIZES), where=path)
+    if size not in SIZES:
+        raise ModelFileError(f"{path}: metadata 'size' must be one of {SIZES}, got {size}")
+    zdim = files.meta_int(meta, "zdim", 1, 4096, where=path)
+    base = files.meta_int(meta, "base", 1, 1024, where=path)
+    files.check_shapes(path, lambda: ConvVAE(size, zdim, base), states.get("vae", {}), "VAE")
+    vae = ConvVAE(size, zdim, base)
     files.load_into(vae, states.get("vae", {}), "VAE")
     return vae.eval(), meta

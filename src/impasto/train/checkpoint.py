@@ -70,8 +70,10 @@ def save(folder: Path, step: int, state: dict[str, Any], keep: int = 3) -> Path:
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
     target = folder / f"step_{step:08d}.pt"
-    with atomic_path(target) as tmp:
-        torch.save(state, tmp)
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        # through a Python file, not a path: torch's own writer reports a full disk as a bare
+        # "unexpected pos" RuntimeError, a Python file as the OSError (ENOSPC) it is
+        torch.save(state, fh)
     _fsync_dir(folder)
     for old in checkpoint_paths(folder)[:-keep] if keep > 0 else []:
         with contextlib.suppress(FileNotFoundError):
@@ -80,10 +82,29 @@ def save(folder: Path, step: int, state: dict[str, Any], keep: int = 3) -> Path:
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A checkpoint's state, or one line saying why it cannot be used. PyTorch's own message is not
+    passed on: for a damaged file it advises ``weights_only=False``, which would run whatever a
+    crafted file holds."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # a checkpoint cut short by a kill is never renamed into place, but check
-        raise ModelFileError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise ModelFileError(f"{path}: {_why_unreadable(path, exc)}") from exc
+    if not isinstance(state, dict):
+        raise ModelFileError(f"{path}: not an impasto training checkpoint")
+    return state
+
+
+def _why_unreadable(path: Path, exc: Exception) -> str:
+    """What is wrong with a checkpoint torch could not load, in words (never torch's advice)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return "cannot be read"
+    if size == 0:
+        return "empty file (a save cut short, or a copy that failed)"
+    if isinstance(exc, OSError):
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    return "corrupt or not a training checkpoint"
 
 
 def _fsync_dir(folder: Path) -> None:

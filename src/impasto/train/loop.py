@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -25,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from impasto.device import autocast, pick_device, pick_dtype, precision_name
-from impasto.errors import InputError
+from impasto.errors import InputError, ModelFileError
 from impasto.progress import Progress
 from impasto.train import checkpoint as ckpt
 
@@ -199,7 +200,7 @@ def train(recipe: Recipe, dataset: Dataset, cfg: TrainConfig, *, out: Path | Non
     step, epoch, consumed = 0, 0, 0
     resumed_from = None
     if cfg.resume and existing is not None:
-        step, epoch, consumed = _resume(recipe, scalers, existing)
+        step, epoch, consumed = _resume_newest(recipe, scalers, ckpt_dir, ctx.is_main)
         resumed_from = step
     if ctx.is_main:
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
@@ -281,22 +282,45 @@ def _wrap_for_ddp(recipe: Recipe, ctx: Context) -> None:
             recipe._wrapped[name] = DDP(module, device_ids=[ctx.device.index] if cuda else None)
 
 
+def _resume_newest(recipe: Recipe, scalers: dict[str, Any], folder: Path, is_main: bool) -> tuple[int, int, int]:
+    """Resume from the newest checkpoint that loads and fits: a damaged newer one (a disk that filled,
+    a failed copy) is named on stderr and passed over, so one bad file does not cost the whole run;
+    when none is intact, one line."""
+    damaged: list[str] = []
+    for path in reversed(ckpt.checkpoint_paths(folder)):
+        try:
+            position = _resume(recipe, scalers, path)
+        except ModelFileError as exc:
+            damaged.append(f"{path.name}: {str(exc).removeprefix(f'{path}: ')[:120]}")
+            continue
+        if damaged and is_main:
+            print(f"impasto: warning: resuming from {path.name}, the newest intact checkpoint; passed over "
+                  + "; ".join(damaged), file=sys.stderr)
+        return position
+    raise ModelFileError(f"{folder}: no intact checkpoint to resume from ({'; '.join(damaged)[:300]}); "
+                         "use another --out to start over")
+
+
 def _resume(recipe: Recipe, scalers: dict[str, Any], path: Path) -> tuple[int, int, int]:
     """Models, optimizers, schedulers, scalers, the recipe's own state and the RNGs from a checkpoint;
     returns (step, epoch, samples consumed in that epoch)."""
     state = ckpt.load(path)
-    for name, m in recipe.models.items():
-        m.load_state_dict(state["models"][name])
-    for name, o in recipe.optimizers.items():
-        o.load_state_dict(state["optimizers"][name])
-    for name, s in recipe.schedulers.items():
-        s.load_state_dict(state["schedulers"][name])
-    for name, sc in scalers.items():
-        if name in state.get("scalers", {}):
-            sc.load_state_dict(state["scalers"][name])
-    recipe.load_extra_state(state.get("extra", {}))
-    ckpt.set_rng_state(state["rng"])
-    return state["step"], state["epoch"], state["consumed"]
+    try:
+        for name, m in recipe.models.items():
+            m.load_state_dict(state["models"][name])
+        for name, o in recipe.optimizers.items():
+            o.load_state_dict(state["optimizers"][name])
+        for name, s in recipe.schedulers.items():
+            s.load_state_dict(state["schedulers"][name])
+        for name, sc in scalers.items():
+            if name in state.get("scalers", {}):
+                sc.load_state_dict(state["scalers"][name])
+        recipe.load_extra_state(state.get("extra", {}))
+        ckpt.set_rng_state(state["rng"])
+        return int(state["step"]), int(state["epoch"]), int(state["consumed"])
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:  # another run's, or damaged inside
+        first = str(exc).splitlines()[0][:100] if str(exc) else ""
+        raise ModelFileError(f"{path}: does not fit this run ({type(exc).__name__} {first})") from exc
 
 
 def _optimizer_step(recipe: Recipe, micro: list[Any], scalers: dict[str, Any], ctx: Context) -> dict[str, float]:
@@ -390,9 +414,17 @@ def _all_reduce_mean(values: dict[str, float], ctx: Context) -> dict[str, float]
 
 
 def _append_log(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a") as fh:
-        fh.write(json.dumps(record) + "\n")
-        fh.flush()
+    from impasto.io import write_failure
+
+    try:
+        with open(path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+            fh.flush()
+    except OSError as exc:  # a line cut by a full disk is dropped on resume (_truncate_log)
+        failure = write_failure(exc, path, note="training stopped; free space and --resume")
+        if failure is None:
+            raise
+        raise failure from exc
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:

@@ -199,6 +199,10 @@ async def read_submission(request: Request, uploads: Uploads, methods: tuple[str
         raise HTTPException(422, "content: upload a photo")
     data = await _read_limited(content, limits)
     image = await run_in_threadpool(decode_upload, data, content.filename or "content", limits)
+    try:
+        stylizer.check_content_size(image, opts)  # the CLI's rule: gatys refuses what VGG cannot see
+    except InputError as exc:
+        raise HTTPException(422, str(exc)) from exc
     style_images = await _style_images(form.get("style"), form.get("style_name"), uploads)
     if stylizer.get_method(method).needs_style and not style_images:
         raise HTTPException(422, f"method {method} needs a style image (upload one or pick style_name)")
