@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 
 from impasto.cli.common import nonneg_float, positive_int
@@ -88,18 +87,14 @@ def _pair(text: str, flag: str) -> tuple[float, float]:
 def _adain_files(args: argparse.Namespace) -> tuple[list[Path], list[Path], list[Path], list[Path]]:
     """(train photos, train paintings, val photos, val paintings): by --split-file when given, chosen by
     name before any file is opened, so files of other splits are never read."""
-    from impasto.train.data import read_split, scan_images
+    from impasto.train.data import scan_images, selection
 
     val_photos = scan_images(args.val_dir, name="--val-dir")[0] if args.val_dir else []
     if args.split_file is None:
         photos, _ = scan_images(args.content_dir, name="--content-dir")
         paintings, _ = scan_images(args.style_dir, name="--style-dir")
         return photos, paintings, val_photos, paintings[:8]
-    table = read_split(args.split_file)
-
-    def rows(split: str) -> Callable[[Path], bool]:
-        return lambda p: table.get((p.parent.name, p.name)) == split
-
+    rows = selection(args.split_file).keep  # one split's rows, by name (train/data.py)
     photos, _ = scan_images(args.content_dir, name="--content-dir ('train' rows)", keep=rows("train"))
     paintings, _ = scan_images(args.style_dir, name="--style-dir ('train' rows)", keep=rows("train"))
     if not val_photos:

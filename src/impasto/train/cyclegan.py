@@ -61,6 +61,7 @@ class CycleOptions:
     val_a: list[torch.Tensor] = field(default_factory=list)
     val_b: list[torch.Tensor] = field(default_factory=list)
     names: tuple[str, str] = ("A", "B")
+    data: str = ""  # what it was trained on (files, split, selection): the record and the model file
 
 
 def linear_decay(steps: int, decay_from: float) -> Any:
@@ -176,4 +177,5 @@ class CycleGANRecipe(Recipe):
         files.save(path, KIND, self.models["G"].state_dict(), {
             "ngf": o.ngf, "n_blocks": o.n_blocks, "steps": step, "size": o.size, "names": list(o.names),
             "cycle_weight": o.cycle_weight, "identity_weight": o.identity_weight,
-            "perceptual_weight": o.perceptual_weight, "perceptual_backbone": self.weights_name, "lr": o.lr})
+            "perceptual_weight": o.perceptual_weight, "perceptual_backbone": self.weights_name, "lr": o.lr,
+            "data": o.data})

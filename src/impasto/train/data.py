@@ -7,8 +7,10 @@ and single- vs multi-process runs comparable.
 
 from __future__ import annotations
 
+import fnmatch
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -59,6 +61,77 @@ def read_split(tsv: str | Path) -> dict[tuple[str, str], str]:
         if len(parts) >= 3:
             table[(parts[1], parts[0])] = parts[2]
     return table
+
+
+def _names(text: str | Sequence[str] | None) -> tuple[str, ...]:
+    """'a_,b_' or ['a_', 'b_'] -> ('a_', 'b_'): a flag's comma list, empty entries dropped."""
+    parts = text.split(",") if isinstance(text, str) else list(text or ())
+    return tuple(p.strip() for p in parts if p.strip())
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which files of a folder a run reads, decided by name before any file is opened: one split's rows
+    of a split file (held-out files are never read), names starting with one of ``prefixes`` and
+    matching one of ``globs`` (one domain of a mixed corpus), at most ``limit`` of them (a small subset).
+    The one home of these rules: every trainer and benchmark that picks corpus files uses it."""
+
+    table: Mapping[tuple[str, str], str] | None = None
+    prefixes: tuple[str, ...] = ()
+    globs: tuple[str, ...] = ()
+    limit: int | None = None
+    source: str = ""  # the split file's name, for the record
+
+    def keep(self, split: str | None = None) -> Callable[[Path], bool] | None:
+        """A predicate on paths (the split file's key is (parent folder name, file name)); None keeps all."""
+        rows = self.table if split is not None else None
+        if rows is None and not self.prefixes and not self.globs:
+            return None
+
+        def keep(p: Path) -> bool:
+            return ((rows is None or rows.get((p.parent.name, p.name)) == split)
+                    and (not self.prefixes or p.name.startswith(self.prefixes))
+                    and (not self.globs or any(fnmatch.fnmatchcase(p.name, g) for g in self.globs)))
+
+        return keep
+
+    def describe(self, split: str | None = None) -> str:
+        """E.g. "'train' rows of split.tsv, names kmonet_*": what was read, for messages and records."""
+        parts = [f"'{split}' rows of {self.source or 'the split file'}"] if split and self.table is not None else []
+        if self.prefixes:
+            parts.append("names " + ", ".join(f"{p}*" for p in self.prefixes))
+        if self.globs:
+            parts.append("matching " + ", ".join(self.globs))
+        if self.limit:
+            parts.append(f"at most {self.limit}")
+        return "; ".join(parts)
+
+
+def selection(split_file: str | Path | None = None, prefixes: str | Sequence[str] | None = None,
+              globs: str | Sequence[str] | None = None, limit: int | None = None) -> Selection:
+    """A :class:`Selection` from command-line values (comma lists for prefixes and globs)."""
+    if limit is not None and limit < 1:
+        raise InputError(f"--max-images must be at least 1, got {limit}")
+    table = read_split(split_file) if split_file is not None else None
+    return Selection(table, _names(prefixes), _names(globs), limit, Path(split_file).name if split_file else "")
+
+
+def select_images(folder: str | Path, sel: Selection, split: str | None = None, *, name: str = "",
+                  seed: int = 0, required: bool = True) -> tuple[list[Path], int]:
+    """(files of ``folder`` that ``sel`` keeps for ``split``, unreadable ones skipped); ``limit`` takes a
+    seeded random subset (the same files for the same seed). Not ``required``: no match gives []."""
+    what = sel.describe(split)
+    label = f"{name} ({what})" if what else name
+    try:
+        paths, skipped = scan_images(folder, name=label, keep=sel.keep(split))
+    except InputError:
+        if required or not Path(folder).is_dir():
+            raise
+        return [], 0
+    if sel.limit is not None and len(paths) > sel.limit:
+        order = torch.randperm(len(paths), generator=torch.Generator().manual_seed(seed)).tolist()
+        paths = [paths[i] for i in sorted(order[: sel.limit])]
+    return paths, skipped
 
 
 def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:

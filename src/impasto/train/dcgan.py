@@ -35,6 +35,7 @@ class DCGANOptions:
     finetune_from: str | None = None
     freeze_d: int = 0
     val_images: list[torch.Tensor] = field(default_factory=list)
+    data: str = ""  # what it was trained on (files, split, selection): the record and the model file
 
 
 def set_distances(generated: torch.Tensor, held_out: list[torch.Tensor], size: int) -> dict[str, float]:
@@ -107,4 +108,4 @@ class DCGANRecipe(TransferRecipe):
         o = self.opts
         files.save(path, KIND, files.flat(self.models), {
             "size": o.size, "nz": o.nz, "ngf": o.ngf, "ndf": o.ndf, "steps": step, "lr": o.lr,
-            "finetuned_from": o.finetune_from, "freeze_d": o.freeze_d})
+            "finetuned_from": o.finetune_from, "freeze_d": o.freeze_d, "data": o.data})

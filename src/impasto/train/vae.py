@@ -35,7 +35,9 @@ class VAEOptions:
     perceptual_weight: float = 0.0
     finetune_from: str | None = None
     freeze_encoder: int = 0
+    val_kid: bool = False  # also KID/FD of samples vs the held-out images (comparable with the DCGAN)
     val_images: list[torch.Tensor] = field(default_factory=list)
+    data: str = ""  # what it was trained on (files, split, selection): the record and the model file
 
 
 class VAERecipe(TransferRecipe):
@@ -96,7 +98,15 @@ class VAERecipe(TransferRecipe):
         mse = float((vae.decode(mu) - x).pow(2).mean())
         x_hat, mu, logvar = vae(x, generator=torch.Generator().manual_seed(0))
         rec, kl = float(reconstruction_error(x_hat, x)), float(kl_divergence(mu, logvar))
-        return {"mse": mse, "kl": kl, "neg_elbo": rec + kl}
+        out = {"mse": mse, "kl": kl, "neg_elbo": rec + kl}
+        if self.opts.val_kid and len(self.opts.val_images) >= 2:
+            from impasto.train.dcgan import SAMPLE_SEED, set_distances
+
+            n = max(len(self.opts.val_images), 64)
+            z = torch.randn(n, self.opts.zdim, generator=torch.Generator().manual_seed(SAMPLE_SEED + 1))
+            samples = torch.cat([vae.decode(zs.to(self.ctx.device)).float().cpu() for zs in z.split(64)])
+            out.update(set_distances(samples, self.opts.val_images, self.opts.size))
+        return out
 
     def sample(self, step: int) -> Any:
         from impasto.sheet import grid
@@ -115,4 +125,4 @@ class VAERecipe(TransferRecipe):
         files.save(path, KIND, files.flat(self.models), {
             "size": o.size, "zdim": o.zdim, "base": o.base, "steps": step, "lr": o.lr, "beta": o.beta,
             "kl_warmup": o.kl_warmup, "perceptual_weight": o.perceptual_weight, "finetuned_from": o.finetune_from,
-            "freeze_encoder": o.freeze_encoder})
+            "freeze_encoder": o.freeze_encoder, "data": o.data})
