@@ -19,6 +19,7 @@ from impasto import bundled
 from impasto.io import encode_png, load_image, load_image_bytes
 from impasto.web.app import Limits, create_app
 from impasto.web.jobs import Capacity
+from web_helpers import wait_job as _wait
 
 LOCAL = "http://127.0.0.1"  # the Host a browser on this machine sends; TestClient's "testserver" is refused
 
@@ -36,16 +37,6 @@ def client(tmp_path):
                      results_dir=tmp_path / "results")
     with TestClient(app, base_url=LOCAL) as c:
         yield c
-
-
-def _wait(client: TestClient, job_id: str, timeout: float = 120) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        status = client.get(f"/api/jobs/{job_id}").json()
-        if status["state"] in ("done", "failed", "cancelled"):
-            return status
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish: {status}")
 
 
 def test_page_and_options(client):

@@ -24,6 +24,7 @@ from impasto.io import encode_png, load_image, load_image_bytes, resize_long, sa
 from impasto.options import record as options_record
 from impasto.web import ab
 from impasto.web.app import Limits, create_app
+from web_helpers import wait_job as _wait
 
 LOCAL = "http://127.0.0.1"  # the Host a browser on this machine sends; TestClient's "testserver" is refused
 STYLE = "picabia_udnie"
@@ -54,16 +55,6 @@ def app(tmp_path, db):
 def client(app):
     with TestClient(app, base_url=LOCAL) as c:
         yield c
-
-
-def _wait(client: TestClient, job_id: str, timeout: float = 60) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        status = client.get(f"/api/jobs/{job_id}").json()
-        if status["state"] in ("done", "failed", "cancelled"):
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def _submit(client: TestClient, photo: bytes, route: str = "/api/jobs", **data: str):

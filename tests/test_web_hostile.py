@@ -29,6 +29,7 @@ from impasto.web.guard import Access, refusal
 from impasto.web.guard import _Request as GuardRequest
 from impasto.web.jobs import Capacity
 from impasto.web.results import INTERRUPTED
+from web_helpers import wait_job as _wait
 
 LOCAL = "http://127.0.0.1"
 
@@ -46,16 +47,6 @@ def _free_port() -> int:
 
 def _post(client, photo: bytes, **data: str):
     return client.post("/api/jobs", files={"content": ("x.png", photo, "image/png")}, data={"method": "fast", **data})
-
-
-def _wait(client, job_id: str, timeout: float = 60) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        status = client.get(f"/api/jobs/{job_id}").json()
-        if status["state"] in ("done", "failed", "cancelled"):
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def test_two_hundred_jobs_leave_only_small_records_in_memory(photo_png, tmp_path):

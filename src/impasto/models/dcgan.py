@@ -17,7 +17,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from impasto.errors import ModelFileError
 from impasto.models import files, freeze_first
 
 KIND = "dcgan"
@@ -117,9 +116,7 @@ def generate(g: Generator, z: torch.Tensor, batch: int = 64) -> torch.Tensor:
 
 def load_generator(path: str | Path) -> tuple[Generator, dict[str, Any]]:
     states, meta = files.load_grouped(path, KIND)
-    size = files.meta_int(meta, "size", min(SIZES), max(SIZES), where=path)
-    if size not in SIZES:
-        raise ModelFileError(f"{path}: metadata 'size' must be one of {SIZES}, got {size}")
+    size = files.meta_choice(meta, "size", tuple(SIZES), where=path)
     nz = files.meta_int(meta, "nz", 1, 4096, where=path)
     ngf = files.meta_int(meta, "ngf", 1, 1024, where=path)
     files.check_shapes(path, lambda: Generator(size, nz, ngf), states.get("G", {}), "generator")

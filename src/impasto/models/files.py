@@ -97,6 +97,14 @@ def meta_int(meta: dict[str, Any], key: str, lo: int, hi: int, *, default: int |
     return value
 
 
+def meta_choice(meta: dict[str, Any], key: str, choices: tuple[int, ...], *, where: str | Path = "") -> int:
+    """An integer of the metadata that must be one of ``choices`` (e.g. the image sizes a generator has)."""
+    value = meta_int(meta, key, min(choices), max(choices), where=where)
+    if value not in choices:
+        raise ModelFileError(f"{where}: metadata {key!r} must be one of {choices}, got {value}")
+    return value
+
+
 def check_shapes(path: str | Path, build: Callable[[], torch.nn.Module], tensors: dict[str, torch.Tensor],
                  what: str) -> None:
     """Compare the file's tensors with the network its metadata describes, built on PyTorch's meta

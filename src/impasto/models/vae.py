@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from impasto.errors import ModelFileError
 from impasto.models import files, freeze_first
 
 KIND = "vae"
@@ -87,9 +86,7 @@ def reconstruction_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def load_vae(path: str | Path) -> tuple[ConvVAE, dict[str, Any]]:
     states, meta = files.load_grouped(path, KIND)
-    size = files.meta_int(meta, "size", min(SIZES), max(SIZES), where=path)
-    if size not in SIZES:
-        raise ModelFileError(f"{path}: metadata 'size' must be one of {SIZES}, got {size}")
+    size = files.meta_choice(meta, "size", tuple(SIZES), where=path)
     zdim = files.meta_int(meta, "zdim", 1, 4096, where=path)
     base = files.meta_int(meta, "base", 1, 1024, where=path)
     files.check_shapes(path, lambda: ConvVAE(size, zdim, base), states.get("vae", {}), "VAE")
