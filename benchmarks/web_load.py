@@ -2,10 +2,12 @@
 some with a large photo, against a real ``impasto serve``; reports jobs submitted, completed, refused
 (by status), lost, and the server's memory (resident set) sampled through the run.
 
-    python benchmarks/web_load.py [--clients 4] [--jobs 300] [--big-every 10] [--seconds 600]
+    python benchmarks/web_load.py [--clients 12] [--jobs 300] [--big-every 10] [--seconds 600]
 
-"Lost" is a job the server accepted (202) that never reached ``done`` or whose result could not be
-fetched. "Flat" memory: the resident set after the last job against the one after the first quarter.
+Each client submits a job, follows it as the page does and downloads its result before the next; more
+clients than the queue holds, so some submissions are refused (503) and retried. "Lost" is a job the
+server accepted (202) that did not reach ``done`` or whose result could not be downloaded. "Flat"
+memory: the resident set after the last job against the one after the first quarter.
 """
 
 from __future__ import annotations
@@ -62,8 +64,10 @@ class Load:
         self.accepted: list[str] = []
         self.refused: Counter[int] = Counter()
         self.submitted = 0
+        self.states: Counter[str] = Counter()
+        self.lost = 0
 
-    def submit(self, client: httpx.Client, photo: bytes, deadline: float) -> None:
+    def submit(self, client: httpx.Client, photo: bytes, deadline: float) -> str | None:
         while time.time() < deadline:
             resp = client.post("/api/jobs", files={"content": ("p", photo, "application/octet-stream")},
                                data={"method": "fast", "size": "128"})
@@ -71,14 +75,24 @@ class Load:
                 self.submitted += 1
                 if resp.status_code == 202:
                     self.accepted.append(resp.json()["id"])
-                    return
+                    return str(resp.json()["id"])
                 self.refused[resp.status_code] += 1
             time.sleep(0.2)  # 503: the queue is full; a polite client waits and retries
+        return None
+
+    def collect(self, client: httpx.Client, job_id: str) -> None:
+        """Wait for the job as the page does, then download its result: anything else is a loss."""
+        while (state := client.get(f"/api/jobs/{job_id}").json().get("state")) in ("queued", "running"):
+            time.sleep(0.1)
+        ok = state == "done" and client.get(f"/api/jobs/{job_id}/result.png").status_code == 200
+        with self.lock:
+            self.states[str(state)] += 1
+            self.lost += 0 if ok else 1
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--clients", type=int, default=12, help="each submits, waits, downloads, then submits again")
     ap.add_argument("--jobs", type=int, default=300)
     ap.add_argument("--big-every", type=int, default=10, help="every Nth job uploads a 20-megapixel photo")
     ap.add_argument("--seconds", type=float, default=600, help="stop submitting after this long")
@@ -102,7 +116,9 @@ def main() -> None:
     def client(k: int) -> None:
         with httpx.Client(base_url=base, timeout=120) as c:
             for i in range(k, args.jobs, args.clients):
-                load.submit(c, big if args.big_every and i % args.big_every == 0 else small, deadline)
+                job = load.submit(c, big if args.big_every and i % args.big_every == 0 else small, deadline)
+                if job is not None:
+                    load.collect(c, job)
 
     threading.Thread(target=sample, daemon=True).start()
     t0 = time.time()
@@ -111,15 +127,6 @@ def main() -> None:
         t.start()
     for t in threads:
         t.join()
-    states: Counter[str] = Counter()
-    lost = 0
-    with httpx.Client(base_url=base, timeout=120) as c:
-        for jid in load.accepted:
-            while (state := c.get(f"/api/jobs/{jid}").json().get("state")) in ("queued", "running"):
-                time.sleep(0.2)
-            states[state] += 1
-            if state != "done" or c.get(f"/api/jobs/{jid}/result.png").status_code != 200:
-                lost += 1
     stop.set()
     proc.terminate()
     proc.wait(30)
@@ -127,8 +134,9 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "web_load", "clients": args.clients, "jobs_planned": args.jobs, "big_every": args.big_every,
         "seconds": round(time.time() - t0, 1), "requests": load.submitted, "accepted": len(load.accepted),
-        "completed": states.get("done", 0), "final_states": dict(states), "refused": dict(load.refused),
-        "lost": lost, "rss_mb_peak": round(max(mb for _, mb in samples), 1) if samples else None,
+        "completed": load.states.get("done", 0), "final_states": dict(load.states),
+        "refused": dict(load.refused), "lost": load.lost,
+        "rss_mb_peak": round(max(mb for _, mb in samples), 1) if samples else None,
         "rss_mb_after_first_quarter": round(quarter, 1),
         "rss_mb_end": round(samples[-1][1], 1) if samples else None}, indent=1))
 
