@@ -391,3 +391,18 @@ def test_threads_sharing_one_store_lose_nothing(tmp_path):
             list(pool.map(work, range(4)))
         assert store.query("SELECT count(*) AS n FROM ratings")[0]["n"] == 100
         assert sum(p["runs"] for p in store.stats()["profiles"].values()) == 100
+
+
+def test_a_folder_batch_records_one_run_per_saved_output_and_none_for_a_skipped_file(tmp_path, capsys):
+    db, folder = tmp_path / "f.sqlite3", tmp_path / "photos"
+    folder.mkdir()
+    _photo(folder / "a.png")
+    _photo(folder / "b.png")
+    (folder / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    assert main(["stylize", str(folder), *FAST, "-o", str(out), "--db", str(db), "-q"]) == 2  # broken: skipped
+    with FeedbackStore(db) as store:
+        runs = store.query("SELECT output_path, method FROM runs ORDER BY output_path")
+    assert [(Path(r["output_path"]).name, r["method"]) for r in runs] == [("a_stylized.png", "fast"),
+                                                                           ("b_stylized.png", "fast")]
+    assert main(["rate", str(out / "b_stylized.png"), "5", "--db", str(db)]) == 0

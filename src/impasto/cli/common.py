@@ -120,12 +120,13 @@ def check_output_path(path: Path) -> None:
 
 
 def run_folder(src: Path, out_dir: Path, suffix: str, process: Callable[[Any], Any], *, quiet: bool,
-               as_json: bool) -> int:
+               as_json: bool, after: Callable[[Path, Path, Any], None] | None = None) -> int:
     """Every image in ``src`` through ``process`` into ``out_dir`` as NAME{suffix}.png. Existing outputs
     are kept (a stopped batch resumes); a file that fails, whatever the reason, is skipped and reported
     (a line on stderr, an entry in the JSON record) and the rest go on, so one bad photo neither stops
     the batch nor every re-run at the same place. Exit 2 at the end when any file failed; a full disk
-    stops the batch (every later file would fail the same way)."""
+    stops the batch (every later file would fail the same way). ``after(input, output, image)`` runs once
+    an output is saved (the feedback store records the run there)."""
     from tqdm import tqdm
 
     from impasto.errors import WriteError
@@ -144,8 +145,11 @@ def run_folder(src: Path, out_dir: Path, suffix: str, process: Callable[[Any], A
             kept.append(str(target))
             continue
         try:
-            save_image(process(load_image(path)), target)
+            image = process(load_image(path))
+            save_image(image, target)
             done.append(str(target))
+            if after is not None:
+                after(path, target, image)
         except Exception as exc:  # one photo's failure, even a bug, must not stop the others
             failed.append({"input": str(path), "error": _one_line(exc)})
             print(f"impasto: skipped {path}: {_one_line(exc)}", file=sys.stderr)

@@ -147,9 +147,26 @@ def _run_folder(args: argparse.Namespace) -> int:
     if args.output == "-":
         raise InputError("a folder of inputs needs an output folder, not -")
     out_dir = Path(args.output) if args.output else args.content.with_name(args.content.name + "_stylized")
+    from impasto.cli.feedback import Recorder
+
+    recorder = Recorder.from_args(args)  # a damaged feedback database stops the batch before any work
     run = _method_runner(args)
-    return run_folder(args.content, out_dir, "_stylized", lambda img: run(img, ProgressBar(quiet=True))[0],
-                      quiet=args.quiet, as_json=args.json)
+    records: dict[str, Any] = {}
+
+    def process(image: Any) -> Any:
+        out, records["last"] = run(image, ProgressBar(quiet=True))
+        return out
+
+    def record(photo: Path, target: Path, image: Any) -> None:  # every saved output is a recorded run
+        if recorder is not None:
+            recorder.record(records["last"], {"content": photo, "styles": args.style, "output": target}, image)
+
+    try:
+        return run_folder(args.content, out_dir, "_stylized", process, quiet=args.quiet, as_json=args.json,
+                          after=record)
+    finally:
+        if recorder is not None:
+            recorder.close()
 
 
 def run_demo(args: argparse.Namespace) -> int:
