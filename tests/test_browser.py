@@ -1,6 +1,7 @@
 """End to end in a real headless Chromium (Debian's, driven by Playwright): upload a photo, pick a
 bundled painting, stylize, wait for the result and download the PNG; rate a result and answer an A/B
-question with keyboard shortcuts, and find both in the feedback store."""
+question with keyboard shortcuts, rate from the history page, answer a blind survey, and find each in the
+feedback store."""
 
 from __future__ import annotations
 
@@ -122,3 +123,40 @@ def test_rate_a_result_and_answer_an_ab_question_with_keyboard_shortcuts(server,
         right = store.run(choices[0]["run_b"])["settings"]["strength"]
     revealed = [float(text.split(",")[0].removeprefix("strength ")) for text in shown]
     assert left != right and revealed == [left, right] and all("max_size 64" in text for text in shown)
+
+
+def test_rate_from_the_history_page_and_answer_a_blind_survey_with_the_keyboard(server, db_path, tmp_path):
+    sync_api = _playwright()
+    from impasto import bundled
+    from impasto.feedback.store import FeedbackStore, RunRecord
+    from impasto.feedback.survey import SurveySpec, create_survey
+    from impasto.io import load_image, resize_long, save_image
+
+    photo = save_image(resize_long(load_image(bundled.photo("chelsea")), 64), tmp_path / "cat.png")
+    with FeedbackStore(db_path) as store:
+        old = store.add_run("gallery", RunRecord("gatys", {"strength": 0.5}, seconds=12.0))
+        create_survey(store, SurveySpec("pick", [photo], [bundled.style("picabia_udnie")], ["fast", "adain"],
+                                        size=32, seed=1, profile="gallery"))
+    with sync_api.sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            page = browser.new_page()
+            page.goto(f"{server}/history?profile=gallery")
+            card = page.locator(f".run[data-run='{old}']")
+            card.wait_for()
+            assert "strength 0.5" in card.inner_text() and "image no longer kept" in card.inner_text()
+            card.locator(".stars button[data-stars='4']").click()
+            card.locator("text=saved").wait_for()
+
+            page.goto(f"{server}/survey/pick?profile=rater")
+            page.wait_for_selector("#pair:not([hidden])")
+            assert "fast" not in page.content() and "adain" not in page.inner_text("body")  # blind
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function("document.querySelector('#status').textContent.includes('All questions answered')")
+        finally:
+            browser.close()
+    with FeedbackStore(db_path) as store:
+        assert store.run(old)["stars"] == 4
+        answers = store.query("SELECT c.winner, p.name AS who FROM choices c JOIN profiles p ON p.id = c.profile_id "
+                              "WHERE c.survey_id IS NOT NULL")
+    assert answers == [{"winner": "b", "who": "rater"}]
