@@ -156,3 +156,32 @@ def test_prefer_records_an_ab_choice_between_two_outputs(tmp_path, capsys, small
     assert json.loads(capsys.readouterr().out)["methods"]["fast"]["strength_answers"] == 1
     assert main(["feedback", "prefer", str(tmp_path / "weak.png"), str(tmp_path / "nope.png")]) == 2
     assert "no recorded run" in capsys.readouterr().err
+
+
+def test_clear_colour_and_method_tastes_become_the_defaults_and_the_record_says_so(tmp_path, capsys, small_pair):
+    from impasto.feedback.store import default_db_path
+    from impasto.io import save_image
+
+    photo, painting = save_image(small_pair[0], tmp_path / "p.png"), save_image(small_pair[1], tmp_path / "s.png")
+    with FeedbackStore(default_db_path()) as store:
+        for i in range(6):  # adain over both other methods, and with the photo's colours kept
+            runs = {m: store.add_run("default", RunRecord(m, {"strength": 1.0}, content_fp=f"c{i}"))
+                    for m in ("gatys", "fast", "adain")}
+            store.choose("default", runs["adain"], runs["gatys"], "a")
+            store.choose("default", runs["fast"], runs["adain"], "b")
+            kept = store.add_run("default", RunRecord("adain", {"strength": 1.0, "preserve_color": "luminance"},
+                                                      content_fp=f"k{i}"))
+            plain = store.add_run("default", RunRecord("adain", {"strength": 1.0, "preserve_color": None},
+                                                       content_fp=f"k{i}"))
+            store.choose("default", plain, kept, "b")
+    base = ["stylize", str(photo), "-s", str(painting), "--max-size", "32", "-o", str(tmp_path / "o.png"), "--json",
+            "-q"]
+    assert main(base) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["method"] == "adain" and record["options"]["preserve_color"] == "luminance"
+    assert record["learned_taste"]["method"]["answers"] == 12 and record["learned_taste"]["colour"]["answers"] == 6
+    assert main([*base, "--method", "adain", "--preserve-color", "histogram"]) == 0  # what is given wins
+    record = json.loads(capsys.readouterr().out)
+    assert record["options"]["preserve_color"] == "histogram" and "learned_taste" not in record
+    assert main(["feedback", "explain", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["preferred_method"] == "adain"

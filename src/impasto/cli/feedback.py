@@ -166,6 +166,45 @@ class StrengthChooser:
         return learned.strength, learned.record()
 
 
+def _evidence(args: argparse.Namespace) -> Any:
+    """The profile's answers, or None when there is no database yet (nothing is created by reading)."""
+    from impasto.feedback.store import check_profile, default_db_path
+    from impasto.feedback.taste import gather
+
+    check_profile(args.profile)
+    path = args.db or default_db_path()
+    if not Path(path).exists():
+        return None
+    with FeedbackStore(path) as store:
+        return gather(store, args.profile)
+
+
+def learned_method(args: argparse.Namespace) -> tuple[str, dict[str, Any] | None]:
+    """No --method: the one the profile's answers clearly prefer, when it takes what was given (a painting
+    or not); otherwise the declared default. Returns (method, the record's note or None)."""
+    from impasto.feedback.taste import preferred_method
+    from impasto.options import DEFAULT_METHOD, METHODS
+
+    if args.method is not None:
+        return args.method, None
+    ev = _evidence(args)
+    chosen = preferred_method(ev, tuple(METHODS)) if ev is not None else None
+    if chosen is None or METHODS[chosen].needs_style != bool(args.style):
+        return DEFAULT_METHOD, None
+    return chosen, {"method": chosen, "answers": len(ev.methods), "source": "learned"}
+
+
+def learned_colour(args: argparse.Namespace, method: str) -> tuple[str | None, dict[str, Any] | None]:
+    """No --preserve-color: keep the photo's colours (luminance) when the profile's answers clearly prefer it."""
+    if hasattr(args, "preserve_color"):
+        return None, None
+    ev = _evidence(args)
+    taste = ev.colour_taste(method) if ev is not None else None
+    if taste is None or taste.decided() is not True:
+        return None, None
+    return "luminance", {"preserve_color": "luminance", "answers": taste.answers, "source": "learned"}
+
+
 def run_explain(args: argparse.Namespace) -> int:
     from impasto.feedback.taste import explain
     from impasto.options import METHODS

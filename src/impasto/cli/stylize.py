@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Stylize CONTENT (an image or a folder) with paintings or a trained model. "
                                    + " ".join(f"{n}: {m.summary}." for n, m in METHODS.items()))
     p.add_argument("content", type=Path, help="content image, or a folder of images (batch)")
-    p.add_argument("--method", choices=list(METHODS), default="gatys", help="(gatys)")
+    p.add_argument("--method", choices=list(METHODS), default=None,
+                   help="(gatys; or the method your profile's A/B answers clearly prefer: 'impasto feedback explain')")
     p.add_argument("--style", "-s", action="append", type=Path, default=None,
                    help="style image (repeat to blend several); needed by gatys and adain")
     p.add_argument("--style-weights", type=float_list, default=None, help="blend weights, e.g. 0.7,0.3")
@@ -66,13 +67,18 @@ def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tup
     import dataclasses
 
     from impasto import stylizer
-    from impasto.cli.feedback import StrengthChooser
+    from impasto.cli.feedback import StrengthChooser, learned_colour, learned_method
     from impasto.cli.options import options_from_args
     from impasto.io import load_image
 
+    args.method, method_note = learned_method(args)  # no --method: the profile's clear favourite, or gatys
+    colour, colour_note = learned_colour(args, args.method)
     chooser = StrengthChooser(args, args.method)  # --strength auto: the profile's learned strength
     names = [n for n in args.option_names if not (n == "strength" and chooser.auto)]
     options = options_from_args(args, args.method, names)
+    if colour is not None:
+        options = dataclasses.replace(options, preserve_color=colour)
+    tastes = {k: v for k, v in (("method", method_note), ("colour", colour_note)) if v is not None}
     method = stylizer.get_method(args.method)
     if method.needs_style and not args.style:
         raise InputError(f"--method {args.method} needs at least one --style image")
@@ -90,9 +96,10 @@ def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tup
         chosen = options if strength is None else dataclasses.replace(options, strength=strength)
         request = stylizer.StylizeRequest(content, styles, chosen, args.style_weights, mask)
         out = stylizer.stylize(request, bar)
+        record = {**out.record, **({"learned_taste": tastes} if tastes else {})}
         if learned is None:
-            return out.image, out.record
-        return out.image, {**out.record, "learned": learned, "pair_feature": learned["pair_feature"]}
+            return out.image, record
+        return out.image, {**record, "learned": learned, "pair_feature": learned["pair_feature"]}
 
     return run
 

@@ -160,7 +160,12 @@ def explain(store: FeedbackStore, profile: str, methods: tuple[str, ...]) -> dic
             "strength_spread": round(est.std, 3), "strength_applies": est.confident,
             "depends_on_pair": slope_seen, "colour_answers": colour.answers,
             "keeps_colour": colour.decided()}
-    preferred = [m for m in methods if all(ev.method_taste(m, o).decided() is True for o in methods if o != m)]
     out["method_answers"] = len(ev.methods)
-    out["preferred_method"] = preferred[0] if len(methods) > 1 and preferred else None
+    out["preferred_method"] = preferred_method(ev, methods)
     return out
+
+
+def preferred_method(ev: Evidence, methods: tuple[str, ...]) -> str | None:
+    """The method the answers clearly prefer to every other one (None while no method is)."""
+    preferred = [m for m in methods if all(ev.method_taste(m, o).decided() is True for o in methods if o != m)]
+    return preferred[0] if len(methods) > 1 and preferred else None
