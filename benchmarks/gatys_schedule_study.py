@@ -98,8 +98,9 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "corpus")
     ap.add_argument("--out", type=Path, help="also write the per-pair JSON lines here as they finish")
     ap.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
-                    help="an engine knob for the run (e.g. carry_detail=1); --reference gives the default's final")
+                    help="an engine knob for the run (e.g. coarse_plateau=0.1); --reference gives the default's final")
     ap.add_argument("--reference", type=Path, help="JSON lines of a default run: compare against its finals")
+    ap.add_argument("--first", type=int, default=None, help="run only the first N of the --pairs pairs")
     args = ap.parse_args()
     from impasto.device import keep_freed_memory
 
@@ -109,7 +110,7 @@ def main() -> None:
     if args.reference:
         refs = {(r["photo"], r["painting"]): r for r in map(json.loads, args.reference.read_text().splitlines())}
     runs = []
-    for photo, painting in held_out_pairs(args.corpus, args.pairs, args.seed, args.split):
+    for photo, painting in held_out_pairs(args.corpus, args.pairs, args.seed, args.split)[:args.first]:
         runs.append(one_pair(photo, painting, args.size, args.every, knobs))
         ref = refs.get((photo.name, painting.name))
         if ref is not None:  # judged against the default's own final image

@@ -155,20 +155,3 @@ def test_adam_optimizer_also_lowers_loss(small_pair):
     stylize(content, style, optimizer="adam", callback=lambda p: seen.append(p.losses["total"]), **FAST)
     assert seen[-1] < seen[0]
 
-
-def test_carry_detail_starts_a_finer_scale_with_the_photos_own_fine_detail():
-    # a photo of fine stripes: a 16 px coarse scale cannot hold them, so the plain upsampled start is flat;
-    # with carry_detail the start of the 32 px scale has the stripes back (the experiment of #23)
-    from impasto import optimize
-
-    stripes = torch.zeros(1, 3, 32, 32)
-    stripes[..., ::2] = 1.0
-    starts = {}
-    for carry in (False, True):
-        knobs = optimize.EngineKnobs(start_size=16, carry_detail=carry)
-        run = type("R", (), {"knobs": knobs})()
-        scale = optimize._Scale(1, 2, 32, 1, stripes, [stripes])
-        coarse = torch.full((1, 3, 16, 16), 0.5)
-        starts[carry] = optimize._next_image(run, scale, coarse)  # type: ignore[arg-type]
-    assert starts[False].std() < 0.01  # the coarse start knows nothing of the stripes
-    assert torch.corrcoef(torch.stack([starts[True].flatten(), stripes.flatten()]))[0, 1] > 0.95

@@ -153,9 +153,6 @@ class EngineKnobs:
     tile_above: int | None = tiling.DEFAULT_MAX_PIXELS
     tile_size: int = tiling.DEFAULT_TILE
     normalize: bool = True
-    #: start a finer scale from the coarse result plus the photo's own detail at that scale (the part of
-    #: the photo the coarser scale could not hold), so it does not spend its iterations restoring it
-    carry_detail: bool = False
     #: a weights entry object instead of a name (the Python API accepts either for ``weights``)
     weights_entry: Weights | None = None
 
@@ -360,12 +357,7 @@ def _next_image(run: _Run, scale: _Scale, image: torch.Tensor | None) -> torch.T
     """The starting image of a scale: the init at the first, the previous scale's result upsampled after."""
     if image is None:
         return _init_image(run.options.init, scale.content, scale.styles[0], run.gen)
-    size = tuple(scale.content.shape[-2:])
-    up = F.interpolate(image, size=size, mode="bicubic", align_corners=False)
-    if run.knobs.carry_detail:
-        coarse = F.interpolate(scale.content, size=tuple(image.shape[-2:]), mode="area")
-        up = up + scale.content - F.interpolate(coarse, size=size, mode="bicubic", align_corners=False)
-    return up.clamp(0, 1)
+    return F.interpolate(image, size=tuple(scale.content.shape[-2:]), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
 def _criterion(run: _Run, scale: _Scale) -> tuple[GramStyleLoss, TVLoss]:
