@@ -105,7 +105,7 @@ def main() -> None:
     from impasto.device import keep_freed_memory
 
     keep_freed_memory()
-    knobs = {k: int(v) if v.isdigit() else v for k, v in (kv.split("=", 1) for kv in args.knob)}
+    knobs = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.knob)}  # numbers and true/false
     refs = {}
     if args.reference:
         refs = {(r["photo"], r["painting"]): r for r in map(json.loads, args.reference.read_text().splitlines())}
