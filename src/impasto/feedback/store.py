@@ -110,10 +110,12 @@ def _create_private(path: Path) -> None:
 
 
 def _ids(conn: sqlite3.Connection) -> tuple[int, int, bool]:
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    has_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
-    return app_id, version, has_tables
+    """(application id, schema version, has tables) read in ONE statement, so one snapshot: three reads
+    could straddle another process's commit and see its tables without its id (a foreign file)."""
+    app_id, version, tables = conn.execute(
+        "SELECT (SELECT application_id FROM pragma_application_id), (SELECT user_version FROM pragma_user_version), "
+        "(SELECT count(*) FROM sqlite_master)").fetchone()
+    return int(app_id), int(version), tables > 0
 
 
 def _foreign(path: Path) -> StoreError:
@@ -151,10 +153,13 @@ def _wal(conn: sqlite3.Connection, timeout: float) -> None:
             time.sleep(0.05)
 
 
-def _prepare(conn: sqlite3.Connection, path: Path, timeout: float, fresh: bool) -> None:
+def _prepare(conn: sqlite3.Connection, path: Path, timeout: float) -> None:
     app_id, version, has_tables = _ids(conn)
-    if app_id != schema.APPLICATION_ID and not (fresh and app_id == 0 and version == 0 and not has_tables):
-        raise _foreign(path)  # an empty database of another program is still not ours to take
+    # a database with no tables and no owner holds nothing to lose: it is what a concurrent impasto process
+    # shows while it creates the file, so it is taken (under the write lock, in _upgrade); anything with
+    # tables or another owner's id is refused and never written
+    if app_id != schema.APPLICATION_ID and not (app_id == 0 and version == 0 and not has_tables):
+        raise _foreign(path)
     if app_id == schema.APPLICATION_ID and version > schema.VERSION:
         raise StoreError(f"{path}: written by a newer impasto (schema {version}, this one knows {schema.VERSION}); "
                          "upgrade impasto")
@@ -167,7 +172,7 @@ def _prepare(conn: sqlite3.Connection, path: Path, timeout: float, fresh: bool) 
 
 def connect(path: Path, timeout: float = 30.0) -> sqlite3.Connection:
     """An autocommit connection to a checked, current database at ``path`` (created if absent)."""
-    fresh = _check_file(path)
+    _check_file(path)
     if not path.exists():
         _create_private(path)
     try:
@@ -176,7 +181,7 @@ def connect(path: Path, timeout: float = 30.0) -> sqlite3.Connection:
         raise StoreError(f"{path}: cannot open the feedback database ({exc})") from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        _prepare(conn, path, timeout, fresh)
+        _prepare(conn, path, timeout)
     except sqlite3.OperationalError as exc:
         conn.close()
         raise _operational(path, exc, timeout) from exc
