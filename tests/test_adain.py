@@ -128,6 +128,13 @@ def test_video_keeps_audio_and_smoothing_lowers_flicker(tiny_decoder, tmp_path, 
     assert report["flicker_stylized_smoothed"] < report["flicker_stylized_raw"]
     with av.open(str(out)) as c:
         assert {s.type for s in c.streams} == {"video", "audio"}
+    from impasto.feedback.fingerprint import file_fingerprint
+    from impasto.feedback.store import FeedbackStore, default_db_path
+
+    with FeedbackStore(default_db_path()) as store:  # the whole video is one recorded run
+        (run,) = store.history("default")
+    assert run["method"] == "adain" and run["id"] == report["run_id"]
+    assert run["output_hash"] == file_fingerprint(out) and run["info"]["video"]["frames"] == 6
 
 
 def test_video_bad_input_exit_2(tiny_decoder, style_path, tmp_path, capsys):

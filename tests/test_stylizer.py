@@ -90,6 +90,12 @@ def test_compare_runs_the_readme_example_with_every_method(tmp_path, capsys):
     for name, entry in summary["settings"].items():
         assert entry["method"] == name and (tmp_path / "cmp" / name / "chelsea_picabia_udnie.png").is_file()
     assert (tmp_path / "cmp" / "side_by_side.png").is_file()
+    from impasto.feedback.store import FeedbackStore, default_db_path
+
+    with FeedbackStore(default_db_path()) as store:  # every image compare wrote is a recorded, rateable run
+        runs = store.history("default")
+    assert sorted(r["method"] for r in runs) == ["adain", "fast", "gatys"]
+    assert main(["rate", str(tmp_path / "cmp" / "adain" / "chelsea_picabia_udnie.png"), "4"]) == 0
 
 
 def test_compare_refuses_a_bad_setting_before_making_its_folder(tmp_path, capsys):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,12 @@ def parse_setting(text: str) -> tuple[str, stylizer.Options]:
         raise InputError(f"--setting {name}: {exc}") from exc
 
 
+#: told of every image compare writes: (the run's record, content, style, output path, image)
+OnOutput = Callable[[dict[str, Any], Path, Path, Path, Any], None]
+
+
 def run_compare(contents: list[Path], styles: list[Path], settings: list[str], out_dir: Path,
-                eval_size: int = 512) -> dict[str, Any]:
+                eval_size: int = 512, on_output: OnOutput | None = None) -> dict[str, Any]:
     parsed = [parse_setting(s) for s in settings]
     if not parsed:
         raise InputError("give at least one --method or --setting")
@@ -60,7 +65,7 @@ def run_compare(contents: list[Path], styles: list[Path], settings: list[str], o
     summary: dict[str, Any] = {"settings": {}, "pairs": [[str(c), str(s)] for c in contents for s in styles]}
     grid_rows: list[list[Any]] = [[images[c], images[s]] for c in contents for s in styles]
     for name, options in parsed:
-        runs, pairs = _run_setting(name, options, contents, styles, images, out_dir / name, grid_rows)
+        runs, pairs = _run_setting(name, options, contents, styles, images, out_dir / name, grid_rows, on_output)
         result = evaluate(pairs, size=eval_size)
         write_report(result, out_dir / name / "report")
         summary["settings"][name] = {**stylizer.record(options), "runs": runs, "aggregate": result["aggregate"],
@@ -76,7 +81,8 @@ def run_compare(contents: list[Path], styles: list[Path], settings: list[str], o
 
 
 def _run_setting(name: str, options: stylizer.Options, contents: list[Path], styles: list[Path],
-                 images: dict[Path, Any], folder: Path, grid_rows: list[list[Any]]) -> tuple[list[Any], list[Pair]]:
+                 images: dict[Path, Any], folder: Path, grid_rows: list[list[Any]],
+                 on_output: OnOutput | None = None) -> tuple[list[Any], list[Pair]]:
     """Every (content, style) pair through one setting; the images go into ``folder`` and the grid."""
     folder.mkdir(exist_ok=True)
     runs, pairs = [], []
@@ -94,4 +100,6 @@ def _run_setting(name: str, options: stylizer.Options, contents: list[Path], sty
                      "device": out.record.get("device"), "precision": out.record.get("precision")})
         pairs.append(Pair(c, s, target))
         grid_rows[i].append(out.image)
+        if on_output is not None:
+            on_output(out.record, c, s, target, out.image)
     return runs, pairs

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("-o", "--output", type=Path, default=Path("compare_output"), help="output folder (compare_output)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=run_compare)
+    from impasto.cli.feedback import add_record_flags
+
+    add_record_flags(c)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,7 +82,19 @@ def run_compare(args: argparse.Namespace) -> int:
     if not contents:
         raise InputError("give content images (positional or --content)")
     settings = [f"{m}:method={m}" for m in args.method] + list(args.setting)
-    summary = compare(contents, _expand(args.style), settings, args.output, args.eval_size)
+    from impasto.cli.feedback import Recorder
+
+    recorder = Recorder.from_args(args)  # a damaged feedback database stops here, before any work
+
+    def record(run: dict, content: Path, style: Path, output: Path, image: object) -> None:
+        if recorder is not None:  # every image compare writes is a recorded run, rateable like any other
+            recorder.record(run, {"content": content, "styles": [style], "output": output}, image)
+
+    try:
+        summary = compare(contents, _expand(args.style), settings, args.output, args.eval_size, record)
+    finally:
+        if recorder is not None:
+            recorder.close()
     if args.json:
         print_json(summary)
     else:

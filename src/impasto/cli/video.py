@@ -28,15 +28,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object describing the run")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run, option_names=add_option_flags(p, METHODS))
+    from impasto.cli.feedback import add_record_flags
+
+    add_record_flags(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from impasto import stylizer
+    from impasto.cli.feedback import Recorder
     from impasto.cli.options import options_from_args
     from impasto.io import load_image
     from impasto.video import stylize_video
 
     options = options_from_args(args, args.method, args.option_names)
+    recorder = Recorder.from_args(args)  # a damaged feedback database stops here, before any frame
     needs_style = stylizer.get_method(args.method).needs_style
     if needs_style and not args.style:
         raise InputError(f"--method {args.method} needs --style")
@@ -59,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
                                progress=progress)
     finally:
         bar.close()
+    if recorder is not None:  # one run for the whole video, fingerprinted by the files
+        record = {**stylizer.record(options), "seconds": report.get("seconds"), "video": report}
+        report["run_id"] = recorder.record(record, {"content": args.input, "styles": args.style,
+                                                    "output": args.output}, None)
+        recorder.close()
     if args.json:
         print_json(report)
     elif not args.quiet:
