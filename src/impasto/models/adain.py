@@ -169,12 +169,7 @@ def load_decoder(path: str | Path) -> tuple[AnyDecoder, dict[str, Any]]:
             build_decoder(meta)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from exc
-    files.check_shapes(path, lambda: build_decoder(meta), tensors, "AdaIN decoder")
-    dec = build_decoder(meta)
-    try:
-        dec.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise ModelFileError(f"{path}: tensors do not fit an AdaIN decoder ({str(exc)[:200]})") from exc
+    dec = files.build_checked(path, lambda: build_decoder(meta), tensors, "AdaIN decoder")
     return dec.eval(), meta
 
 

@@ -134,8 +134,6 @@ def load_generators(path: str | Path) -> tuple[dict[str, ResnetGenerator], dict[
     if not isinstance(names, list) or len(names) != 2 or not all(isinstance(n, str) for n in names):
         raise ModelFileError(f"{path}: metadata 'names' must be two collection names, got {files.short(names)}")
     meta["names"] = [n[:60] for n in names]
-    files.check_shapes(path, lambda: CycleGenerators(ngf, blocks), tensors, "CycleGAN generators")
-    gens = CycleGenerators(ngf, blocks)
-    files.load_into(gens, tensors, "CycleGAN generators")
+    gens = files.build_checked(path, lambda: CycleGenerators(ngf, blocks), tensors, "CycleGAN generators")
     gens.eval()
     return {"a2b": gens.g_ab, "b2a": gens.g_ba}, meta

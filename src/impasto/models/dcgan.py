@@ -119,7 +119,5 @@ def load_generator(path: str | Path) -> tuple[Generator, dict[str, Any]]:
     size = files.meta_choice(meta, "size", tuple(SIZES), where=path)
     nz = files.meta_int(meta, "nz", 1, 4096, where=path)
     ngf = files.meta_int(meta, "ngf", 1, 1024, where=path)
-    files.check_shapes(path, lambda: Generator(size, nz, ngf), states.get("G", {}), "generator")
-    g = Generator(size, nz, ngf)
-    files.load_into(g, states.get("G", {}), "generator")
+    g = files.build_checked(path, lambda: Generator(size, nz, ngf), states.get("G", {}), "generator")
     return g.eval(), meta

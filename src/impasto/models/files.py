@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -105,6 +105,9 @@ def meta_choice(meta: dict[str, Any], key: str, choices: tuple[int, ...], *, whe
     return value
 
 
+M = TypeVar("M", bound=torch.nn.Module)
+
+
 def check_shapes(path: str | Path, build: Callable[[], torch.nn.Module], tensors: dict[str, torch.Tensor],
                  what: str) -> None:
     """Compare the file's tensors with the network its metadata describes, built on PyTorch's meta
@@ -123,6 +126,15 @@ def check_shapes(path: str | Path, build: Callable[[], torch.nn.Module], tensors
             example = short((missing or extra)[0], 50)
             detail = f"{len(missing)} tensor(s) missing, {len(extra)} unexpected (e.g. {example})"
         raise ModelFileError(f"{path}: the {what} does not match its metadata: {detail}")
+
+
+def build_checked(path: str | Path, build: Callable[[], M], tensors: dict[str, torch.Tensor], what: str) -> M:
+    """The network ``build`` makes, with the file's tensors in it: shapes checked on the meta device
+    first (:func:`check_shapes`), so every loader refuses a mismatched file before allocating anything."""
+    check_shapes(path, build, tensors, what)
+    net = build()
+    load_into(net, tensors, what)
+    return net
 
 
 def flat(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:

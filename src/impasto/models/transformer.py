@@ -119,7 +119,5 @@ def load_model(path: str | Path) -> tuple[TransformerNet, dict[str, Any]]:
     n = files.meta_int(meta, "n_styles", 1, 10_000, where=path)
     width = files.meta_int(meta, "width", 1, 1024, where=path)
     blocks = files.meta_int(meta, "n_residual", 0, 100, default=5, where=path)
-    files.check_shapes(path, lambda: TransformerNet(n, width, blocks), tensors, "fast-style network")
-    net = TransformerNet(n, width, blocks)
-    files.load_into(net, tensors, "fast-style network")
+    net = files.build_checked(path, lambda: TransformerNet(n, width, blocks), tensors, "fast-style network")
     return net.eval(), meta

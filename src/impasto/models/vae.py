@@ -89,7 +89,5 @@ def load_vae(path: str | Path) -> tuple[ConvVAE, dict[str, Any]]:
     size = files.meta_choice(meta, "size", tuple(SIZES), where=path)
     zdim = files.meta_int(meta, "zdim", 1, 4096, where=path)
     base = files.meta_int(meta, "base", 1, 1024, where=path)
-    files.check_shapes(path, lambda: ConvVAE(size, zdim, base), states.get("vae", {}), "VAE")
-    vae = ConvVAE(size, zdim, base)
-    files.load_into(vae, states.get("vae", {}), "VAE")
+    vae = files.build_checked(path, lambda: ConvVAE(size, zdim, base), states.get("vae", {}), "VAE")
     return vae.eval(), meta
