@@ -156,3 +156,39 @@ def test_iterations_one_means_one_per_scale():
     from impasto.optimize import scale_schedule
 
     assert [n for _, n in scale_schedule(1024, 1)] == [1, 1, 1]
+
+
+def test_preview_file_follows_the_run_and_ends_as_an_image(tmp_path, content_path, style_path):
+    from impasto import stylizer
+    from impasto.cli.common import ProgressBar
+    from impasto.cli.stylize import PreviewFile
+    from impasto.io import load_image
+
+    preview = PreviewFile(tmp_path / "live.png", ProgressBar(True))
+    request = stylizer.StylizeRequest(load_image(content_path), [load_image(style_path)],
+                                      stylizer.make_options("gatys", {"size": 64, "iterations": 6}))
+    stylizer.stylize(request, preview, preview_every=2)
+    assert preview.written == 4  # iterations 0, 2, 4 and the last: the first comes after one iteration
+    out = tmp_path / "out.png"
+    assert main(["stylize", str(content_path), "-s", str(style_path), "-o", str(out), "--preview",
+                 str(tmp_path / "p.jpg"), *TINY]) == 0
+    with Image.open(tmp_path / "p.jpg") as p, Image.open(out) as o:
+        assert p.size == o.size
+
+
+def test_preview_of_a_folder_or_into_a_missing_folder_is_refused(tmp_path, content_path, style_path, capsys):
+    for target, message in ((tmp_path, "not a folder"), (content_path, "does not exist")):
+        preview = tmp_path / "p.png" if target == tmp_path else tmp_path / "nowhere" / "p.png"
+        assert main(["stylize", str(target), "-s", str(style_path), "--preview", str(preview), *TINY]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_a_gatys_run_does_not_import_torch_dynamo(content_path, style_path):
+    """torch.optim.Optimizer's constructor imports torch._dynamo (1.5 s here): the default L-BFGS avoids it,
+    which is most of the time to a CLI run's first preview."""
+    code = ("import sys; from impasto import optimize; "
+            f"optimize.stylize({str(content_path)!r}, {str(style_path)!r}, size=32, iterations=2); "
+            "print('torch._dynamo' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "False"

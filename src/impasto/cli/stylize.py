@@ -40,6 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="allow -o to name the input file itself")
     p.add_argument("--json", action="store_true", help="print one JSON object describing the run")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--preview", type=Path, default=None,
+                   help="keep FILE updated with the image as it is now, atomically (gatys: from the first "
+                        "coarse-scale iteration, a few seconds in, then every --preview-every), to watch a long run")
+    p.add_argument("--preview-every", type=positive_int, default=10, help="iterations between --preview updates")
     p.set_defaults(func=run_stylize, option_names=add_option_flags(p, extra_help=AUTO_STRENGTH_HELP))
     add_record_flags(p)
 
@@ -95,7 +99,8 @@ def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tup
         strength, learned = chooser.choose(content, styles) if options.strength is not None else (None, None)
         chosen = options if strength is None else dataclasses.replace(options, strength=strength)
         request = stylizer.StylizeRequest(content, styles, chosen, args.style_weights, mask)
-        out = stylizer.stylize(request, bar)
+        preview = PreviewFile(args.preview, bar) if args.preview else None
+        out = stylizer.stylize(request, preview or bar, preview_every=args.preview_every if preview else 0)
         record = {**out.record, **({"learned_taste": tastes} if tastes else {})}
         if learned is None:
             return out.image, record
@@ -104,12 +109,32 @@ def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tup
     return run
 
 
+class PreviewFile:
+    """A progress callback that also writes each preview the engine hands it to one file (atomically, so a
+    viewer never reads half an image), then passes the step on to the bar."""
+
+    def __init__(self, path: Path, bar: ProgressBar) -> None:
+        self.path, self.bar, self.written = path, bar, 0
+
+    def __call__(self, p: Any) -> None:
+        if p.preview is not None:
+            from impasto.io import save_image
+
+            save_image(p.preview, self.path)
+            self.written += 1
+        self.bar(p)
+
+
 def run_stylize(args: argparse.Namespace) -> int:
     from impasto.cli.feedback import Recorder
     from impasto.io import encode_png, load_image, save_image
 
     if args.content.is_dir():
+        if args.preview is not None:
+            raise InputError("--preview follows one photo's run, not a folder's")
         return _run_folder(args)
+    if args.preview is not None:
+        check_output_path(args.preview)
     if args.output == "-" and args.json:
         raise InputError("--json prints to stdout, so it cannot be combined with -o - (PNG on stdout)")
     if args.output is None:
