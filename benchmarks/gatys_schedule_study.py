@@ -37,12 +37,15 @@ def one_pair(photo: Path, painting: Path, size: int, every: int, knobs: dict[str
     content, style = load_image(photo), load_image(painting)
     snaps: list[tuple[int, float, Any]] = []
     first_final: list[float] = []
+    totals: list[float] = []  # the final scale's loss at every iteration, to replay stopping rules offline
 
     def callback(p: Any) -> None:
+        if p.scale == size:
+            totals.append(p.losses["total"])
         if p.scale == size and p.preview is not None:
             if not first_final:
                 first_final.append(p.elapsed)
-            snaps.append((len(snaps) * every + every, p.elapsed, p.preview.clone()))
+            snaps.append((len(totals), p.elapsed, p.preview.clone()))  # iterations done at this scale
 
     t0 = time.perf_counter()
     image, result = optimize.stylize(content, style, make_options("gatys", {"size": size}), callback=callback,
@@ -52,7 +55,7 @@ def one_pair(photo: Path, painting: Path, size: int, every: int, knobs: dict[str
     scores = [(k, t, *_score(x, content, style, 256), *_score(x, content, style, full)) for k, t, x in snaps]
     return {"photo": photo.name, "painting": painting.name, "seconds": seconds,
             "schedule_run": result.schedule_run, "final": _score(image, content, style, 256),
-            "final_full": _score(image, content, style, full),
+            "final_full": _score(image, content, style, full), "final_totals": totals,
             "snapshots": [{"iterations": k, "seconds": t, "content": c, "style": s, "content_full": cf,
                            "style_full": sf} for k, t, c, s, cf, sf in scores]}
 

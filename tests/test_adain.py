@@ -258,3 +258,26 @@ def stylize_adain_opts(x, style, model, **given):
     from impasto.methods import stylize_adain
 
     return stylize_adain(x, [style], _opts(model, **given))
+
+
+def test_fine_tuning_starts_from_the_init_decoder_and_refuses_other_flags(tiny_decoder, tmp_path, capsys):
+    """--init: the run's first validation equals the init file's decoder (not random weights), the output
+    says where it started, and flags describing another architecture are one line, exit 2."""
+    from impasto.models import files
+    from impasto.models.adain import load_decoder
+
+    folder = tiny_decoder.parent
+    common = ["train", "adain", "--content-dir", str(folder / "c"), "--style-dir", str(folder / "s"),
+              "--size", "48", "--batch", "2", "--steps", "2", "--save-every", "2", "--lr", "1e-9", "--quiet"]
+    out = tmp_path / "tuned.safetensors"
+    assert main([*common, "--slim", "4", "--init", str(tiny_decoder), "--out", str(out)]) == 0
+    before, _ = load_decoder(tiny_decoder)
+    after, meta = load_decoder(out)
+    assert meta["init"] == str(tiny_decoder) and meta["steps"] == 2
+    for name, t in before.state_dict().items():  # lr 1e-9: still the init's weights, not a fresh decoder
+        assert torch.allclose(t, after.state_dict()[name], atol=1e-4), name
+    capsys.readouterr()
+    assert main([*common, "--slim", "2", "--init", str(tiny_decoder), "--out", str(tmp_path / "x.safetensors")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--init" in err[0] and "slim" in err[0]
+    assert files.read_meta(tiny_decoder)[1]["steps"] == 24  # the init file itself is untouched

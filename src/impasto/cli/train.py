@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--best-out", type=Path, default=None,
                    help="also write the decoder here whenever its validation loss is the best so far")
     a.add_argument("--backbone", choices=["vgg16", "vgg19"], default="vgg16")
+    a.add_argument("--init", type=Path, default=None,
+                   help="fine-tune this AdaIN decoder (.safetensors) instead of starting from random weights; "
+                        "its architecture must match --arch/--slim/--skips/--skip-scale")
     add_loop_options(a, steps=2000, batch=8, size=256)
     a.set_defaults(func=run_adain)
 
@@ -123,5 +126,6 @@ def run_adain(args: argparse.Namespace) -> int:
                         data=f"{len(photos)} photos from {args.content_dir}, {len(paintings)} paintings from "
                              f"{args.style_dir}" + (f" ('train' rows of {args.split_file.name})"
                                                     if args.split_file else ""),
-                        backbone=args.backbone, val_pairs=val_pairs(vals, style_imgs, args.size) if vals else [])
+                        backbone=args.backbone, init=args.init,
+                        val_pairs=val_pairs(vals, style_imgs, args.size) if vals else [])
     return run_recipe(AdainRecipe(opts), data, cfg, args, "adain", skipped_files=content.skipped + style.skipped)

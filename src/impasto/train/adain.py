@@ -17,10 +17,21 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from impasto.errors import InputError
 from impasto.features import Encoder, resolve_weights
 from impasto.io import resize_long
 from impasto.losses import mean_std
-from impasto.models.adain import BOTTLENECK, ENCODER_LAYERS, Decoder, SkipDecoder, adain, save_decoder
+from impasto.models.adain import (
+    BOTTLENECK,
+    ENCODER_LAYERS,
+    AnyDecoder,
+    Decoder,
+    SkipDecoder,
+    adain,
+    decoder_meta,
+    load_decoder,
+    save_decoder,
+)
 from impasto.models.patchgan import PatchDiscriminator
 from impasto.train.data import sample_generator
 from impasto.train.fast_style import batch_relative_error
@@ -59,6 +70,8 @@ class AdainOptions:
     strength_range: tuple[float, float] = (1.0, 1.0)
     #: where to write the decoder each time its validation loss is the best so far (None: nowhere)
     best_path: Path | None = None
+    #: start from this saved decoder (its architecture; fresh optimizer) instead of random weights
+    init: Path | None = None
     #: what the model file's metadata says it was trained on
     data: str = ""
     backbone: str | None = None
@@ -88,7 +101,7 @@ class AdainRecipe(Recipe):
         weights = resolve_weights(o.backbone, o.weights)
         self.weights_name = weights.entry.name
         self.encoder = Encoder(ENCODER_LAYERS, weights).to(ctx.device)
-        dec = (SkipDecoder(o.slim, o.skips, o.skip_scale) if o.arch == "skip" else Decoder(o.slim)).to(ctx.device)
+        dec = self._decoder().to(ctx.device)
         self.best: float | None = None
         self.models = {"decoder": dec}
         self.optimizers = {"decoder": torch.optim.Adam(dec.parameters(), lr=o.lr)}
@@ -98,6 +111,23 @@ class AdainRecipe(Recipe):
             self.models["disc"] = disc
             self.optimizers["disc"] = torch.optim.Adam(disc.parameters(), lr=o.lr, betas=(0.5, 0.999))
             self.phases["disc"] = ["disc"]
+
+    def _decoder(self) -> AnyDecoder:
+        """A fresh decoder as the flags describe it, or the ``init`` file's (fine-tuning: the file says
+        the architecture, and flags that disagree are refused rather than silently ignored)."""
+        o = self.opts
+        if o.init is None:
+            return SkipDecoder(o.slim, o.skips, o.skip_scale) if o.arch == "skip" else Decoder(o.slim)
+        dec, meta = load_decoder(o.init)
+        wanted = {"arch": o.arch, "slim": o.slim, **({"skips": list(o.skips), "skip_scale": o.skip_scale}
+                                                      if o.arch == "skip" else {})}
+        have = decoder_meta(dec)
+        if have != wanted:
+            raise InputError(f"--init {o.init} is a {have} decoder but the flags ask for {wanted}; give the "
+                             "file's --arch/--slim/--skips/--skip-scale")
+        if meta.get("backbone", "vgg16-keras-offline") != resolve_weights(o.backbone, o.weights).entry.name:
+            raise InputError(f"--init {o.init} was trained against {meta.get('backbone')}, not --backbone {o.backbone}")
+        return dec.train()
 
     def _forward(self, content: torch.Tensor, style: torch.Tensor, strength: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -181,7 +211,7 @@ class AdainRecipe(Recipe):
             "backbone": self.weights_name, "steps": step, "style_weight": o.style_weight,
             "content_weight": o.content_weight, "adv_weight": o.adv_weight, "lr": o.lr,
             "strength_range": list(o.strength_range), "encoder_layers": list(ENCODER_LAYERS), "data": o.data,
-            **({"val": val} if val else {})})
+            **({"val": val} if val else {}), **({"init": str(o.init)} if o.init else {})})
 
 
 def _style_targets(aux: dict[str, Any]) -> dict[str, torch.Tensor]:
