@@ -29,7 +29,8 @@ def held_out_pairs(corpus: Path, n: int, seed: int, split: str) -> list[tuple[Pa
     return list(zip(rng.sample(photos, n), rng.sample(paintings, n), strict=True))
 
 
-def one_pair(photo: Path, painting: Path, size: int, every: int, knobs: dict[str, Any]) -> dict[str, Any]:
+def one_pair(photo: Path, painting: Path, size: int, every: int, knobs: dict[str, Any],
+             save: tuple[Path, list[int]] | None = None) -> dict[str, Any]:
     from impasto import optimize
     from impasto.io import load_image
     from impasto.options import make_options
@@ -51,6 +52,15 @@ def one_pair(photo: Path, painting: Path, size: int, every: int, knobs: dict[str
     image, result = optimize.stylize(content, style, make_options("gatys", {"size": size}), callback=callback,
                                      preview_every=every, **knobs)
     seconds = time.perf_counter() - t0
+    if save is not None:  # the images a contact sheet compares: the full run's and chosen snapshots
+        from impasto.io import save_image
+
+        folder, keep = save
+        stem = f"{photo.stem}__{painting.stem}"
+        save_image(image, folder / f"{stem}__final.png")
+        for k, _, x in snaps:
+            if k in keep:
+                save_image(x, folder / f"{stem}__{k}.png")
     full = max(image.shape[-2:])
     scores = [(k, t, *_score(x, content, style, 256), *_score(x, content, style, full)) for k, t, x in snaps]
     return {"photo": photo.name, "painting": painting.name, "seconds": seconds,
@@ -104,6 +114,8 @@ def main() -> None:
                     help="an engine knob for the run (e.g. coarse_plateau=0.1); --reference gives the default's final")
     ap.add_argument("--reference", type=Path, help="JSON lines of a default run: compare against its finals")
     ap.add_argument("--first", type=int, default=None, help="run only the first N of the --pairs pairs")
+    ap.add_argument("--save-images", type=Path, default=None, help="write each pair's final image here, and")
+    ap.add_argument("--save-at", default="", help="the snapshots after these final-scale iterations (e.g. 71)")
     args = ap.parse_args()
     from impasto.device import keep_freed_memory
 
@@ -113,8 +125,18 @@ def main() -> None:
     if args.reference:
         refs = {(r["photo"], r["painting"]): r for r in map(json.loads, args.reference.read_text().splitlines())}
     runs = []
+    done = {}  # an interrupted study continues: pairs already in --out are read back, not run again
+    if args.out and args.out.exists():
+        done = {(r["photo"], r["painting"]): r for r in map(json.loads, args.out.read_text().splitlines())}
+    save = None
+    if args.save_images:
+        args.save_images.mkdir(parents=True, exist_ok=True)
+        save = (args.save_images, [int(k) for k in args.save_at.split(",") if k])
     for photo, painting in held_out_pairs(args.corpus, args.pairs, args.seed, args.split)[:args.first]:
-        runs.append(one_pair(photo, painting, args.size, args.every, knobs))
+        if (photo.name, painting.name) in done:
+            runs.append(done[(photo.name, painting.name)])
+            continue
+        runs.append(one_pair(photo, painting, args.size, args.every, knobs, save))
         ref = refs.get((photo.name, painting.name))
         if ref is not None:  # judged against the default's own final image
             runs[-1].update(final=ref["final"], final_full=ref["final_full"], reference_seconds=ref["seconds"])
