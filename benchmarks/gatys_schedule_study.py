@@ -30,7 +30,7 @@ def held_out_pairs(corpus: Path, n: int, seed: int, split: str) -> list[tuple[Pa
 
 
 def one_pair(photo: Path, painting: Path, size: int, every: int, knobs: dict[str, Any],
-             save: tuple[Path, list[int]] | None = None) -> dict[str, Any]:
+             save: tuple[Path, list[int]] | None = None, iterations: int | None = None) -> dict[str, Any]:
     from impasto import optimize
     from impasto.io import load_image
     from impasto.options import make_options
@@ -49,7 +49,8 @@ def one_pair(photo: Path, painting: Path, size: int, every: int, knobs: dict[str
             snaps.append((len(totals), p.elapsed, p.preview.clone()))  # iterations done at this scale
 
     t0 = time.perf_counter()
-    image, result = optimize.stylize(content, style, make_options("gatys", {"size": size}), callback=callback,
+    given = {"size": size, **({"iterations": iterations} if iterations else {})}
+    image, result = optimize.stylize(content, style, make_options("gatys", given), callback=callback,
                                      preview_every=every, **knobs)
     seconds = time.perf_counter() - t0
     if save is not None:  # the images a contact sheet compares: the full run's and chosen snapshots
@@ -114,6 +115,8 @@ def main() -> None:
                     help="an engine knob for the run (e.g. coarse_plateau=0.1); --reference gives the default's final")
     ap.add_argument("--reference", type=Path, help="JSON lines of a default run: compare against its finals")
     ap.add_argument("--first", type=int, default=None, help="run only the first N of the --pairs pairs")
+    ap.add_argument("--iterations", type=int, default=None,
+                    help="first-scale iterations (default: the engine's; 200 was the default before #23)")
     ap.add_argument("--save-images", type=Path, default=None, help="write each pair's final image here, and")
     ap.add_argument("--save-at", default="", help="the snapshots after these final-scale iterations (e.g. 71)")
     args = ap.parse_args()
@@ -136,7 +139,7 @@ def main() -> None:
         if (photo.name, painting.name) in done:
             runs.append(done[(photo.name, painting.name)])
             continue
-        runs.append(one_pair(photo, painting, args.size, args.every, knobs, save))
+        runs.append(one_pair(photo, painting, args.size, args.every, knobs, save, args.iterations))
         ref = refs.get((photo.name, painting.name))
         if ref is not None:  # judged against the default's own final image
             runs[-1].update(final=ref["final"], final_full=ref["final_full"], reference_seconds=ref["seconds"])
@@ -144,6 +147,7 @@ def main() -> None:
             with args.out.open("a") as f:
                 f.write(json.dumps(runs[-1]) + "\n")
     print(json.dumps({"benchmark": "gatys_schedule_study", "pairs": len(runs), "split": args.split, "knobs": knobs,
+                      "iterations": args.iterations,
                       "size": args.size, "seconds_mean": float(np.mean([r["seconds"] for r in runs])),
                       "by_final_iterations_256px": summarize(runs),
                       "by_final_iterations_full_size": summarize(runs, "_full")}, indent=1))

@@ -94,6 +94,24 @@ def test_multiscale_schedule_goes_coarse_to_fine_with_fewer_steps():
     assert scale_schedule(1024, 200, multiscale=False) == [(1024, 200)]
 
 
+def test_the_default_512_px_run_gives_its_final_scale_80_and_larger_runs_keep_theirs(capsys):
+    """#23: 80 final iterations kept the 512 px look (16 held-out pairs); 1024 px was not shown to, so it
+    keeps 50; a user's --iterations always wins; the CLI prints the schedule that runs."""
+    from impasto.optimize import default_iterations
+
+    assert scale_schedule(512, default_iterations("lbfgs", 512)) == [(256, 160), (512, 80)]
+    assert scale_schedule(1024, default_iterations("lbfgs", 1024))[-1] == (1024, 50)
+    assert default_iterations("lbfgs", 256) == 200 and default_iterations("adam", 512) == 400
+    assert default_iterations("lbfgs", 512, multiscale=False) == 200
+    from impasto.cli.stylize import _print_schedule
+    from impasto.options import make_options
+
+    _print_schedule(make_options("gatys", {}))
+    _print_schedule(make_options("gatys", {"iterations": 50}))
+    printed = capsys.readouterr().err.splitlines()
+    assert "256px x<=160 -> 512px x80" in printed[0] and "512px x25" in printed[1]
+
+
 def test_coarse_scale_settles_early_and_the_final_scale_runs_its_full_count(small_pair):
     content, style = small_pair
     totals = []

@@ -57,7 +57,8 @@ class GatysOptions(RunOptions):
                                     web=True)
     size: int = option(512, "long side of the output in pixels", lo=16, hi=8192, web=True)
     iterations: int | None = option(None, "iterations at the first scale; each larger scale gets half "
-                                    "(lbfgs 200, adam 400)", lo=1, hi=100_000, web=True)
+                                    "(lbfgs 200, 160 for a two-scale run such as the default 512 px; adam 400)",
+                                    lo=1, hi=100_000, web=True)
     content_weight: float | None = option(None, "hand-set content weight instead of --strength (default 1.0 "
                                           "once any weight is hand-set)", lo=0, hi=1e12)
     style_weight: float | None = option(None, "hand-set style weight instead of --strength (default 10.0)",

@@ -57,9 +57,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _print_schedule(options: Any) -> None:
-    from impasto.optimize import DEFAULT_ITERATIONS, scale_schedule
+    from impasto.optimize import default_iterations, scale_schedule
 
-    iters = options.iterations or DEFAULT_ITERATIONS[options.optimizer]
+    iters = options.iterations or default_iterations(options.optimizer, options.size,
+                                                     multiscale=options.multiscale)
     plan = scale_schedule(options.size, iters, multiscale=options.multiscale)
     steps = [f"{s}px x{'<=' if i < len(plan) - 1 else ''}{n}" for i, (s, n) in enumerate(plan)]
     print("schedule: " + " -> ".join(steps) + ("  (coarse scales end when their loss settles)"
