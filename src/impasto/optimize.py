@@ -56,6 +56,8 @@ COARSE_PLATEAU = 0.05
 PLATEAU_WINDOW = 10
 
 Init = Literal["content", "noise", "style"]
+#: impasto's own L-BFGS (the default) or torch's Adam
+Optimizer = LBFGS | torch.optim.Optimizer
 PreserveColor = Literal[False, "luminance", "histogram"]
 
 
@@ -467,7 +469,7 @@ def _run_tiled(run: _Run, scale: _Scale, image: torch.Tensor, style_loss: GramSt
                                  plan=plan, generator=run.gen, on_pass=on_pass)
 
 
-def _step(opt: LBFGS | torch.optim.Optimizer, objective: Objective, image: torch.Tensor) -> dict[str, float]:
+def _step(opt: Optimizer, objective: Objective, image: torch.Tensor) -> dict[str, float]:
     """One optimizer iteration (one function evaluation for L-BFGS); returns the per-term losses."""
     latest: dict[str, torch.Tensor] = {}
 
@@ -497,17 +499,17 @@ class _CurvatureCarry:
     def __init__(self) -> None:
         self.per_pixel: float | None = None
 
-    def optimizer(self, name: str, image: torch.Tensor) -> LBFGS | torch.optim.Optimizer:
+    def optimizer(self, name: str, image: torch.Tensor) -> Optimizer:
         pixels = image.shape[-2] * image.shape[-1]
         return _make_optimizer(name, image, None if self.per_pixel is None else self.per_pixel * pixels)
 
-    def keep(self, opt: LBFGS | torch.optim.Optimizer, image: torch.Tensor) -> None:
+    def keep(self, opt: Optimizer, image: torch.Tensor) -> None:
         if isinstance(opt, LBFGS) and opt.inverse_curvature is not None:
             self.per_pixel = opt.inverse_curvature / (image.shape[-2] * image.shape[-1])
 
 
 def _make_optimizer(name: str, image: torch.Tensor, initial_scale: float | None = None
-                    ) -> LBFGS | torch.optim.Optimizer:
+                    ) -> Optimizer:
     if name == "lbfgs":  # one evaluation per step() so the callback sees every iteration
         return LBFGS([image], lr=1.0, history_size=50, initial_scale=initial_scale)
     return torch.optim.Adam([image], lr=0.02)

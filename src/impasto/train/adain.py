@@ -116,16 +116,15 @@ class AdainRecipe(Recipe):
         """A fresh decoder as the flags describe it, or the ``init`` file's (fine-tuning: the file says
         the architecture, and flags that disagree are refused rather than silently ignored)."""
         o = self.opts
+        fresh = SkipDecoder(o.slim, o.skips, o.skip_scale) if o.arch == "skip" else Decoder(o.slim)
         if o.init is None:
-            return SkipDecoder(o.slim, o.skips, o.skip_scale) if o.arch == "skip" else Decoder(o.slim)
+            return fresh
         dec, meta = load_decoder(o.init)
-        wanted = {"arch": o.arch, "slim": o.slim, **({"skips": list(o.skips), "skip_scale": o.skip_scale}
-                                                      if o.arch == "skip" else {})}
-        have = decoder_meta(dec)
+        have, wanted = decoder_meta(dec), decoder_meta(fresh)
         if have != wanted:
             raise InputError(f"--init {o.init} is a {have} decoder but the flags ask for {wanted}; give the "
                              "file's --arch/--slim/--skips/--skip-scale")
-        if meta.get("backbone", "vgg16-keras-offline") != resolve_weights(o.backbone, o.weights).entry.name:
+        if meta.get("backbone", "vgg16-keras-offline") != self.weights_name:
             raise InputError(f"--init {o.init} was trained against {meta.get('backbone')}, not --backbone {o.backbone}")
         return dec.train()
 
