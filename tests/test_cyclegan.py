@@ -129,6 +129,19 @@ def test_translate_file_and_folder_in_both_directions(tiny_run, demo_data, tmp_p
     assert len(list(folder_out.glob("*_b2a.png"))) == 8
 
 
+def test_translate_size_sets_the_long_side_of_the_output(tiny_run, tmp_path, content_path, capsys):
+    from impasto.io import load_image
+
+    out = tmp_path / "small.png"
+    assert main(["translate", str(content_path), "--model", str(tiny_run), "--size", "96", "-o", str(out),
+                 "--json"]) == 0
+    h, w = load_image(out).shape[-2:]
+    assert max(h, w) == 96 and json.loads(capsys.readouterr().out)["size"] == [h, w]
+    with pytest.raises(SystemExit) as refused:  # argparse: one line, exit 2
+        main(["translate", str(content_path), "--model", str(tiny_run), "--size", "0", "-o", str(out)])
+    assert refused.value.code == 2
+
+
 def test_translate_refuses_other_models_and_missing_files(tmp_path, content_path, capsys):
     from impasto import bundled
 

@@ -19,12 +19,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="output image (default INPUT_a2b.png), or a folder when INPUT is a folder")
     p.add_argument("--tile", type=positive_int, default=1024, help="run in tiles above this many pixels a side")
+    p.add_argument("--size", type=positive_int, default=None,
+                   help="resize to this long side first (default: as given). A CycleGAN paints strokes at the "
+                   "scale it was trained at, so a large photo at its own size keeps the photo's look")
     add_run_options(p)
     p.set_defaults(func=run_translate)
 
 
 def run_translate(args: argparse.Namespace) -> int:
-    from impasto.io import load_image, save_image
+    from impasto.io import load_image, resize_long, save_image
     from impasto.models.cyclegan import KIND
     from impasto.models.files import read_meta, short
     from impasto.translate import resolve_model, translate
@@ -36,6 +39,8 @@ def run_translate(args: argparse.Namespace) -> int:
                          "'impasto train cyclegan')")
 
     def run(image):
+        if args.size is not None:
+            image = resize_long(image, args.size)
         return translate(image, path, direction=args.direction, tile=args.tile, device=args.device,
                          precision=args.precision)
 
