@@ -54,8 +54,9 @@ train-fast: install-test
 # The shipped AdaIN decoder: a skip decoder (AdaIN'd relu3_1/relu2_1 skips) trained on the corpus' 'train'
 # rows (../shared/corpus: photos x paintings; validation on its 'val' rows), 128 px crops, batch 8.
 # Resumable: run it again and it continues from build/adain_corpus_run. The decoder that is best on 'val'
-# is written to build/adain_corpus_best.safetensors; `make ship-adain` copies it into the package once
-# benchmarks/arbitrary_quality.py says it is better than the shipped one.
+# is written to build/adain_corpus_best.safetensors. `make ship-adain ADAIN_SHIP_REPORT=REPORT.json` writes the
+# second stage's best (below; ADAIN_SHIP=... for another) into the package, fp16, with the report in its metadata,
+# once benchmarks/arbitrary_quality.py --split test says it is better than the shipped one.
 CORPUS ?= ../shared/corpus
 ADAIN_STEPS ?= 20000
 train-adain: install-test
@@ -69,7 +70,7 @@ train-adain: install-test
 # Second stage (#18, session 7): the same recipe at half the learning rate with a fresh optimizer, from
 # the first stage's best decoder (--init). 300 steps of it from step 1,300 lowered every test score more
 # than 300 more steps of the first stage had; it resumes from build/adain_tune_run (on a machine without
-# it, it starts again from the shipped decoder, which is that stage's step 300).
+# it, it starts again from the shipped decoder, which is that stage's step 1,050: 2,350 steps in all).
 ADAIN_TUNE_INIT ?= src/impasto/assets/models/adain.safetensors
 ADAIN_TUNE_STEPS ?= 20000
 train-adain-tune: install-test
@@ -80,17 +81,20 @@ train-adain-tune: install-test
 	  --run-dir build/adain_tune_run --best-out build/adain_tune_best.safetensors \
 	  $$( [ -d build/adain_tune_run/checkpoints ] && echo --resume )
 
+ADAIN_SHIP ?= build/adain_tune_best.safetensors
+ADAIN_SHIP_REPORT ?=
 ship-adain:
-	cp build/adain_corpus_best.safetensors src/impasto/assets/models/adain.safetensors
+	$(BIN)/python benchmarks/ship_model.py $(ADAIN_SHIP) --name adain $(if $(ADAIN_SHIP_REPORT),--benchmark $(ADAIN_SHIP_REPORT))
 
 # CycleGAN photo <-> Monet on the corpus (#24). A = landscape photos (vg2p_: the Flickr landscapes of CycleGAN's
 # vangogh2photo set, kphoto_: the Monet exercise's photos), B = Monet paintings (kmonet_), both on the split's
 # 'train' rows ('val' rows are validated at each checkpoint; 'test' rows are left to the benchmark).
-# 128 px crops, --ngf 32 --blocks 6, batch 1: 4.5 CPU-seconds a step measured here, about 2.3 s/step with both
-# cores free (3000 steps ~ 2 h), ~6 s/step while the AdaIN run and a study shared the machine (load 7-9).
+# 128 px crops, --ngf 32 --blocks 6, batch 1, 6000 steps (about 23 passes over the 261 Monets). Measured here
+# (2-core EPYC, no AMX, session 8): 0.71 s/step alone with both cores, 1.05 s/step on one thread
+# (OMP_NUM_THREADS=1) beside another one-thread training run: 6000 steps ~ 1 h 45 min that way.
 # Resumable: run it again and it continues from $(CYCLEGAN_RUN). For a smoke run use another folder:
 #   make demo-cyclegan-paintings CYCLEGAN_STEPS=20 CYCLEGAN_RUN=build/cyclegan_smoke CYCLEGAN_EVAL=--quick
-CYCLEGAN_STEPS ?= 3000
+CYCLEGAN_STEPS ?= 6000
 CYCLEGAN_RUN ?= build/cyclegan_paintings_run
 CYCLEGAN_PHOTOS ?= vg2p_,kphoto_
 CYCLEGAN_PAINTINGS ?= kmonet_
@@ -107,14 +111,16 @@ demo-cyclegan-paintings: install-test
 # Ships the trained CycleGAN as the bundled model 'monet' (`impasto translate photo.jpg --model monet`), once
 # benchmarks/cyclegan_paintings.py says it is worth it. Trained on research-use data: see ../shared/corpus/SOURCES.md.
 ship-cyclegan-paintings:
-	cp $(CYCLEGAN_RUN)/model.safetensors src/impasto/assets/models/monet.safetensors
+	$(BIN)/python benchmarks/ship_model.py $(CYCLEGAN_RUN) --name monet \
+	  --benchmark $(CYCLEGAN_RUN)_eval/report.json
 
 # Transfer-learned generation on the corpus (#24): a DCGAN and a VAE pretrained at 64 px on the landscape
 # photos ('train' rows, $(CYCLEGAN_PHOTOS)), then, for each seed, fine-tuned on the Monet paintings' 'train' rows
 # ($(TRANSFER_TARGET): 261; DCGAN --freeze-d 2, VAE --freeze-encoder 1) vs trained from scratch on them, the same
-# steps; benchmarks/transfer_paintings.py scores samples against the held-out Monets. Measured here (load 7-9):
-# DCGAN pretraining (batch 64) 3-10 s/step, the 64 px runs on the paintings (batch 32) 1.3-7.5 s/step, the VAE
-# (batch 64) 1.2-4.4 s/step. Everything resumes: run it again and finished runs are skipped.
+# steps; benchmarks/transfer_paintings.py scores samples against the held-out Monets. Measured here (session 8,
+# one thread beside another one-thread run): DCGAN pretraining (batch 64) 1.2-1.3 s/step, VAE pretraining 0.4 s/step,
+# each 600-step run on the paintings 7-8 min (DCGAN) or ~2 min (VAE): about 2 h in all. Everything resumes: run
+# it again and finished runs are skipped.
 TRANSFER_PRETRAIN_STEPS ?= 1500
 TRANSFER_STEPS ?= 600
 TRANSFER_SEEDS ?= 0,1,2

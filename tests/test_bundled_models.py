@@ -46,3 +46,21 @@ def test_default_adain_decoder_takes_a_style_it_never_saw(content_path, shared_i
     code = main(["stylize", str(content_path), "--method", "adain", "-s", str(shared_images / "style" / "candy.jpg"),
                  "-o", str(out), "--quiet"])
     assert code == 0 and out.stat().st_size > 0
+
+
+def test_bundled_monet_cyclegan_paints_a_real_photo_and_keeps_its_layout(content_path, tmp_path, capsys):
+    from impasto.io import load_image, resize_long
+    from impasto.metrics import ssim
+
+    path = bundled.model("monet")
+    kind, meta = files.read_meta(path)
+    assert kind == "cyclegan" and path.stat().st_size < 20e6 and meta["steps"] >= 1000
+    assert meta["names"] == ["photo", "monet"] and "kmonet_" in json.dumps(meta["data"])
+    assert "kid_translated_vs_paintings" in meta["benchmark"]  # how it scored ships with it
+    out = tmp_path / "m.png"
+    assert main(["translate", str(content_path), "--model", "monet", "--size", "256", "-o", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["to"] == "monet"
+    y, x = load_image(out), resize_long(load_image(content_path), 256)
+    assert y.shape == x.shape
+    assert (y - x).abs().mean() > 0.03  # it repaints the photo
+    assert ssim(y, x) > 0.2  # and keeps where things are
