@@ -5,7 +5,8 @@ report (or the keys ``--keep`` names from it) under ``meta["benchmark"]``, so wh
 read how the shipped model scored without the repository (``impasto.models.files.read_meta``).
 
     python benchmarks/ship_model.py build/cyclegan_paintings_run --name monet \\
-        --benchmark build/cyclegan_paintings_run_eval/report.json --keep kid,ssim,round_trip
+        --benchmark build/cyclegan_paintings_run_eval/report.json \\
+        --keep steps,kid_translated_vs_paintings,kid_photos_vs_paintings_baseline
 """
 
 from __future__ import annotations

@@ -99,6 +99,13 @@ def default_iterations(optimizer: str, size: int, start_size: int = START_SIZE, 
     return DEFAULT_ITERATIONS[optimizer]
 
 
+def planned_schedule(options: GatysOptions, size: int, start_size: int = START_SIZE) -> list[tuple[int, int]]:
+    """The scales a run of ``options`` at ``size`` px will go through: the user's --iterations, or the
+    default for that size. The engine, the size check and the CLI's printed plan all read this one."""
+    iterations = options.iterations or default_iterations(options.optimizer, size, start_size, options.multiscale)
+    return scale_schedule(size, iterations, start_size, options.multiscale)
+
+
 def min_side(layers: Sequence[str]) -> int:
     """Pixels a side VGG needs to reach the deepest of ``layers``: it halves the image at every pooling,
     so relu5_1 (behind four) needs 16 and a smaller side ends in a zero-sized map."""
@@ -117,9 +124,7 @@ def check_size(h: int, w: int, options: GatysOptions, start_size: int = START_SI
     Gatys optimizes the very pixels VGG reads, so padding would stylize the padding; the feed-forward
     methods pad instead (methods.FAST_MIN_SIDE, ADAIN_MIN_SIDE). Front ends reach this rule through
     :func:`impasto.stylizer.check_content_size`."""
-    size = options.size or max(h, w)
-    iterations = options.iterations or default_iterations(options.optimizer, size, start_size, options.multiscale)
-    first = scale_schedule(size, iterations, start_size, options.multiscale)[0][0]
+    first = planned_schedule(options, options.size or max(h, w), start_size)[0][0]
     sh, sw = fit_size(h, w, first)
     need = min_side([*options.content_layers, *options.style_layers])
     if min(sh, sw) < need:
@@ -326,10 +331,7 @@ def stylize(content: ImageLike, styles: ImageLike | Sequence[ImageLike],  # type
     torch.manual_seed(options.seed)
     run.gen.manual_seed(options.seed)
     h0, w0 = images.content.shape[-2:]
-    size = options.size or max(h0, w0)
-    iterations = options.iterations or default_iterations(options.optimizer, size, knobs.start_size,
-                                                          options.multiscale)
-    schedule = scale_schedule(size, iterations, knobs.start_size, options.multiscale)
+    schedule = planned_schedule(options, options.size or max(h0, w0), knobs.start_size)
     run.step_total = sum(n for _, n in schedule)
     image: torch.Tensor | None = None
     schedule_run: list[tuple[int, int]] = []

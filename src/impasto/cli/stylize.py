@@ -57,11 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _print_schedule(options: Any) -> None:
-    from impasto.optimize import default_iterations, scale_schedule
+    from impasto.optimize import planned_schedule
 
-    iters = options.iterations or default_iterations(options.optimizer, options.size,
-                                                     multiscale=options.multiscale)
-    plan = scale_schedule(options.size, iters, multiscale=options.multiscale)
+    plan = planned_schedule(options, options.size)
     steps = [f"{s}px x{'<=' if i < len(plan) - 1 else ''}{n}" for i, (s, n) in enumerate(plan)]
     print("schedule: " + " -> ".join(steps) + ("  (coarse scales end when their loss settles)"
                                                  if len(plan) > 1 else ""), file=sys.stderr)
