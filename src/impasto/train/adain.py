@@ -2,7 +2,9 @@
 
 Loss (Huang & Belongie 2017): content = relative error between the decoded image's relu4_1 features
 and the AdaIN target t; style = relative error of per-channel mean/std at relu1_1..relu4_1 against
-the style image; with ``adv_weight > 0`` an LSGAN PatchGAN judges stylized vs real style crops.
+the style image; with ``gram_weight > 0`` also the relative Gram-matrix error at relu1_1..relu5_1 (the
+Gatys criterion's style term, which sees channel covariances and relu5_1 where mean/std do not); with
+``adv_weight > 0`` an LSGAN PatchGAN judges stylized vs real style crops.
 A skip decoder (``arch="skip"``) gets the AdaIN targets of its skip levels too (see
 :class:`impasto.models.adain.SkipDecoder`); ``strength`` is drawn per sample during training
 (``strength_range``) so every strength a user picks is one the decoder has seen.
@@ -20,7 +22,7 @@ from torch.utils.data import Dataset
 from impasto.errors import InputError
 from impasto.features import Encoder, resolve_weights
 from impasto.io import resize_long
-from impasto.losses import mean_std
+from impasto.losses import gram_matrix, mean_std
 from impasto.models.adain import (
     BOTTLENECK,
     ENCODER_LAYERS,
@@ -61,6 +63,7 @@ class AdainOptions:
     style_weight: float = 10.0
     content_weight: float = 1.0
     adv_weight: float = 0.0
+    gram_weight: float = 0.0
     lr: float = 1e-4
     slim: int = 1
     arch: str = "plain"
@@ -90,6 +93,25 @@ def style_stats_loss(feats: dict[str, torch.Tensor], targets: dict[str, torch.Te
     return total / len(ENCODER_LAYERS)
 
 
+#: the layers the Gram term compares (the Gatys criterion's and the arbitrary-style benchmark's)
+GRAM_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+def gram_style_loss(feats: dict[str, torch.Tensor], style: dict[str, torch.Tensor],
+                    content: dict[str, torch.Tensor], strength: torch.Tensor | None) -> torch.Tensor:
+    """Mean over GRAM_LAYERS of ``||G(out) - G_t||^2 / ||G_t||^2`` per sample, where G_t is the painting's
+    Gram matrix or, at a strength a < 1, ``a G(painting) + (1 - a) G(photo)``."""
+    total = torch.zeros((), device=next(iter(feats.values())).device)
+    for n in GRAM_LAYERS:
+        target = gram_matrix(style[n].float())
+        if strength is not None:
+            a = strength.view(-1, 1, 1).float()
+            target = a * target + (1 - a) * gram_matrix(content[n].float())
+        num = (gram_matrix(feats[n].float()) - target).pow(2).sum(dim=(1, 2))
+        total = total + (num / target.pow(2).sum(dim=(1, 2)).clamp_min(1e-12)).mean()
+    return total / len(GRAM_LAYERS)
+
+
 class AdainRecipe(Recipe):
     def __init__(self, opts: AdainOptions) -> None:
         super().__init__()
@@ -100,7 +122,11 @@ class AdainRecipe(Recipe):
         self.ctx = ctx
         weights = resolve_weights(o.backbone, o.weights)
         self.weights_name = weights.entry.name
-        self.encoder = Encoder(ENCODER_LAYERS, weights).to(ctx.device)
+        layers = (*ENCODER_LAYERS, "relu5_1") if o.gram_weight > 0 else ENCODER_LAYERS
+        self.encoder = Encoder(layers, weights).to(ctx.device)
+        #: where the weights started (an --init file and the steps it had); a resumed run keeps the
+        #: checkpoint's, not whatever --init the resuming command line names
+        self.origin: dict[str, Any] = {}
         dec = self._decoder().to(ctx.device)
         self.best: float | None = None
         self.models = {"decoder": dec}
@@ -120,6 +146,7 @@ class AdainRecipe(Recipe):
         if o.init is None:
             return fresh
         dec, meta = load_decoder(o.init)
+        self.origin = {"init": str(o.init), "init_steps": int(meta.get("total_steps", meta.get("steps", 0)))}
         have, wanted = decoder_meta(dec), decoder_meta(fresh)
         if have != wanted:
             raise InputError(f"--init {o.init} is a {have} decoder but the flags ask for {wanted}; give the "
@@ -157,6 +184,10 @@ class AdainRecipe(Recipe):
             s_loss = style_stats_loss(fo, _style_targets(aux))
             total = o.content_weight * c_loss + o.style_weight * s_loss
             logs = {"content": float(c_loss.detach()), "style": float(s_loss.detach())}
+            if o.gram_weight > 0:
+                g_loss = gram_style_loss(fo, aux["fs"], aux["fc"], aux["strength"])
+                total = total + o.gram_weight * g_loss
+                logs["gram"] = float(g_loss.detach())
             if o.adv_weight > 0:
                 adv = (self.models["disc"](out.clamp(0, 1)) - 1).pow(2).mean()
                 total = total + o.adv_weight * adv
@@ -173,7 +204,7 @@ class AdainRecipe(Recipe):
     def validate(self) -> dict[str, float]:
         if not self.opts.val_pairs:
             return {}
-        sums = {"content": 0.0, "style": 0.0}
+        sums = {"content": 0.0, "style": 0.0, "gram": 0.0}
         with torch.no_grad():
             for c, s in self.opts.val_pairs:
                 c, s = c.to(self.ctx.device), s.to(self.ctx.device)
@@ -181,18 +212,24 @@ class AdainRecipe(Recipe):
                 fo = self.encoder(out)
                 sums["content"] += float(batch_relative_error(fo[BOTTLENECK].float(), aux["t"].float()))
                 sums["style"] += float(style_stats_loss(fo, aux["fs"]))
-        val = {k: v / len(self.opts.val_pairs) for k, v in sums.items()}
-        val["total"] = self.opts.content_weight * val["content"] + self.opts.style_weight * val["style"]
+                if self.opts.gram_weight > 0:
+                    sums["gram"] += float(gram_style_loss(fo, aux["fs"], aux["fc"], None))
+        val = {k: v / len(self.opts.val_pairs) for k, v in sums.items() if k != "gram" or self.opts.gram_weight > 0}
+        o = self.opts
+        val["total"] = o.content_weight * val["content"] + o.style_weight * val["style"] + o.gram_weight * val.get(
+            "gram", 0.0)
         if self.opts.best_path is not None and (self.best is None or val["total"] < self.best):
             self.best = val["total"]
             self.export(self.opts.best_path, self.step + 1, val)
         return val
 
     def extra_state(self) -> dict[str, Any]:
-        return {"best": self.best}
+        return {"best": self.best, "origin": self.origin}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.best = state.get("best")
+        if "origin" in state:
+            self.origin = state["origin"]
 
     def sample(self, step: int) -> Any:
         from impasto.sheet import grid
@@ -208,9 +245,10 @@ class AdainRecipe(Recipe):
         dec = self.models["decoder"]
         save_decoder(path, dec, {  # type: ignore[arg-type]
             "backbone": self.weights_name, "steps": step, "style_weight": o.style_weight,
-            "content_weight": o.content_weight, "adv_weight": o.adv_weight, "lr": o.lr,
+            "content_weight": o.content_weight, "adv_weight": o.adv_weight, "gram_weight": o.gram_weight, "lr": o.lr,
             "strength_range": list(o.strength_range), "encoder_layers": list(ENCODER_LAYERS), "data": o.data,
-            **({"val": val} if val else {}), **({"init": str(o.init)} if o.init else {})})
+            **({"val": val} if val else {}), **self.origin,
+            **({"total_steps": self.origin["init_steps"] + step} if self.origin else {})})
 
 
 def _style_targets(aux: dict[str, Any]) -> dict[str, torch.Tensor]:
