@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch 2.13.0's CPU wheel is on this machine's disk; elsewhere pip picks a build for your platform.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test lint install install-test clean train-fast train-adain train-adain-tune ship-adain demo-cyclegan-paintings \
+.PHONY: demo test lint install install-test clean train-fast train-adain train-adain-tune train-adain-gram ship-adain demo-cyclegan-paintings \
 	ship-cyclegan-paintings demo-transfer
 
 $(BIN)/python:
@@ -81,7 +81,22 @@ train-adain-tune: install-test
 	  --run-dir build/adain_tune_run --best-out build/adain_tune_best.safetensors \
 	  $$( [ -d build/adain_tune_run/checkpoints ] && echo --resume )
 
-ADAIN_SHIP ?= build/adain_tune_best.safetensors
+# Third stage (#18, session 9): the same recipe plus the Gatys criterion's Gram term (--gram-weight: the
+# relative Gram error at relu1_1..relu5_1, which the arbitrary-style benchmark's style distance measures and
+# AdaIN's mean/std loss does not see), from the second stage's decoder at step 1,600 (val total 0.849).
+# About 2 s/step on one thread beside another one-thread run here; resumes from build/adain_gram_run.
+ADAIN_GRAM_INIT ?= build/adain_tune_best.safetensors
+ADAIN_GRAM_WEIGHT ?= 3
+ADAIN_GRAM_STEPS ?= 20000
+train-adain-gram: install-test
+	$(BIN)/impasto train adain --content-dir $(CORPUS)/photos --style-dir $(CORPUS)/paintings \
+	  --split-file $(CORPUS)/split.tsv --arch skip --skips relu3_1,relu2_1 --skip-scale 0.1 --slim 2 \
+	  --strength-range 0.5,1 --style-weight 3 --gram-weight $(ADAIN_GRAM_WEIGHT) --size 128 --batch 8 --lr 1e-4 \
+	  --steps $(ADAIN_GRAM_STEPS) --init $(ADAIN_GRAM_INIT) --save-every 50 --keep 3 \
+	  --out build/adain_gram.safetensors --run-dir build/adain_gram_run --best-out build/adain_gram_best.safetensors \
+	  $$( [ -d build/adain_gram_run/checkpoints ] && echo --resume )
+
+ADAIN_SHIP ?= build/adain_gram_best.safetensors
 ADAIN_SHIP_REPORT ?=
 ship-adain:
 	$(BIN)/python benchmarks/ship_model.py $(ADAIN_SHIP) --name adain $(if $(ADAIN_SHIP_REPORT),--benchmark $(ADAIN_SHIP_REPORT))
