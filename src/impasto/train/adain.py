@@ -23,6 +23,7 @@ from impasto.errors import InputError
 from impasto.features import Encoder, resolve_weights
 from impasto.io import resize_long
 from impasto.losses import gram_matrix, mean_std
+from impasto.metrics import STYLE_LAYERS
 from impasto.models.adain import (
     BOTTLENECK,
     ENCODER_LAYERS,
@@ -93,8 +94,8 @@ def style_stats_loss(feats: dict[str, torch.Tensor], targets: dict[str, torch.Te
     return total / len(ENCODER_LAYERS)
 
 
-#: the layers the Gram term compares (the Gatys criterion's and the arbitrary-style benchmark's)
-GRAM_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+#: the layers the Gram term compares: those of the style distance the arbitrary-style benchmark reports
+GRAM_LAYERS = STYLE_LAYERS
 
 
 def gram_style_loss(feats: dict[str, torch.Tensor], style: dict[str, torch.Tensor],
@@ -122,7 +123,7 @@ class AdainRecipe(Recipe):
         self.ctx = ctx
         weights = resolve_weights(o.backbone, o.weights)
         self.weights_name = weights.entry.name
-        layers = (*ENCODER_LAYERS, "relu5_1") if o.gram_weight > 0 else ENCODER_LAYERS
+        layers = tuple(dict.fromkeys((*ENCODER_LAYERS, *GRAM_LAYERS))) if o.gram_weight > 0 else ENCODER_LAYERS
         self.encoder = Encoder(layers, weights).to(ctx.device)
         #: where the weights started (an --init file and the steps it had); a resumed run keeps the
         #: checkpoint's, not whatever --init the resuming command line names
@@ -204,23 +205,23 @@ class AdainRecipe(Recipe):
     def validate(self) -> dict[str, float]:
         if not self.opts.val_pairs:
             return {}
-        sums = {"content": 0.0, "style": 0.0, "gram": 0.0}
+        o = self.opts
+        sums = {"content": 0.0, "style": 0.0, **({"gram": 0.0} if o.gram_weight > 0 else {})}
         with torch.no_grad():
-            for c, s in self.opts.val_pairs:
+            for c, s in o.val_pairs:
                 c, s = c.to(self.ctx.device), s.to(self.ctx.device)
                 out, aux = self._forward(c, s)
                 fo = self.encoder(out)
                 sums["content"] += float(batch_relative_error(fo[BOTTLENECK].float(), aux["t"].float()))
                 sums["style"] += float(style_stats_loss(fo, aux["fs"]))
-                if self.opts.gram_weight > 0:
+                if "gram" in sums:
                     sums["gram"] += float(gram_style_loss(fo, aux["fs"], aux["fc"], None))
-        val = {k: v / len(self.opts.val_pairs) for k, v in sums.items() if k != "gram" or self.opts.gram_weight > 0}
-        o = self.opts
-        val["total"] = o.content_weight * val["content"] + o.style_weight * val["style"] + o.gram_weight * val.get(
-            "gram", 0.0)
-        if self.opts.best_path is not None and (self.best is None or val["total"] < self.best):
+        val = {k: v / len(o.val_pairs) for k, v in sums.items()}
+        val["total"] = (o.content_weight * val["content"] + o.style_weight * val["style"]
+                        + o.gram_weight * val.get("gram", 0.0))
+        if o.best_path is not None and (self.best is None or val["total"] < self.best):
             self.best = val["total"]
-            self.export(self.opts.best_path, self.step + 1, val)
+            self.export(o.best_path, self.step + 1, val)
         return val
 
     def extra_state(self) -> dict[str, Any]:
