@@ -12,7 +12,7 @@ from impasto import bundled
 from impasto.cli import main
 from impasto.io import load_image
 from impasto.losses import mean_std
-from impasto.models.adain import Decoder, PatchDiscriminator, adain, masked_adain
+from impasto.models.adain import Decoder, PatchDiscriminator, adain, masked_adain, wct
 from impasto.train.loop import read_log
 
 
@@ -32,6 +32,37 @@ def test_masked_adain_gives_each_region_its_style():
     mask[..., :, :8] = 1
     out = masked_adain(c, [s1, s2], mask)
     assert out[..., :, :8].mean() > 3 and out[..., :, 8:].mean() < -3
+
+
+def _covariance(f: torch.Tensor) -> torch.Tensor:
+    x = f.reshape(f.shape[1], -1).double()
+    x = x - x.mean(dim=1, keepdim=True)
+    return x @ x.T / x.shape[1]
+
+
+def test_wct_gives_the_style_mean_and_full_covariance_where_adain_gives_only_the_diagonal():
+    torch.manual_seed(0)
+    mix = torch.tensor([[1.0, 0.8, 0.0], [0.0, 0.6, 0.5], [0.3, 0.0, 1.0]])
+    c = torch.randn(1, 3, 20, 24) * 2 + 1
+    s = torch.einsum("ij,njhw->nihw", mix, torch.randn(1, 3, 15, 17)) - 3  # correlated channels
+    for out, full in ((wct(c, s), True), (adain(c, s), False)):
+        assert torch.allclose(out.mean(dim=(2, 3)), s.mean(dim=(2, 3)), atol=1e-4)
+        cov_o, cov_s = _covariance(out), _covariance(s)
+        assert torch.allclose(cov_o.diagonal(), cov_s.diagonal(), rtol=1e-3)
+        assert torch.allclose(cov_o, cov_s, atol=1e-3) == full
+
+
+def test_masked_wct_gives_each_region_its_styles_covariance():
+    torch.manual_seed(1)
+    c = torch.randn(1, 3, 16, 16)
+    s1 = torch.randn(1, 3, 8, 8) * 3 + 5
+    s2 = torch.randn(1, 3, 8, 8) * 0.2 - 5
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., :, :8] = 1
+    out = masked_adain(c, [s1, s2], mask, whiten=True)
+    left, right = out[..., :, 1:7], out[..., :, 9:15]  # away from the mask's interpolated seam
+    assert left.mean() > 3 and right.mean() < -3
+    assert left.std() > 5 * right.std()
 
 
 def test_decoder_and_discriminator_shapes():
@@ -185,6 +216,46 @@ def test_the_painting_is_encoded_at_the_outputs_scale_unless_style_size_is_given
     assert sizes == [56, 32, 100]
 
 
+def test_the_decoder_runs_at_the_work_size_and_the_output_is_guided_back_to_full_size(tiny_decoder, monkeypatch):
+    """--work-size: the encoder, the painting and the decoder see the photo at the work size; the output has
+    the photo's full size; a work size above the photo's decodes at full size."""
+    from impasto import methods
+
+    methods.clear_style_cache()
+    sizes: list[int] = []
+    real = methods.style_features
+    monkeypatch.setattr(methods, "style_features",
+                        lambda enc, s, size, *a: sizes.append(size) or real(enc, s, size, *a))
+    x, style = torch.rand(1, 3, 60, 90), torch.rand(1, 3, 64, 64)
+    small, info = methods.stylize_adain(x, [style], _opts(tiny_decoder, work_size=48))
+    full, info_full = methods.stylize_adain(x, [style], _opts(tiny_decoder, work_size=4096))
+    assert small.shape == full.shape == x.shape and sizes == [48, 90]
+    assert info["decoded_size"] == [32, 48] and info_full["decoded_size"] == [60, 90]
+    assert small.min() >= 0 and small.max() <= 1 and not torch.allclose(small, full)
+
+
+def test_a_decoder_file_names_the_levels_it_whitens_and_bad_names_are_refused(tiny_decoder, tmp_path):
+    """wct_levels in the metadata: the file's decoder is given WCT targets there (stylize_features), AdaIN
+    elsewhere; a level the decoder does not read is a ModelFileError naming the field."""
+    from impasto.errors import ModelFileError
+    from impasto.models import files
+    from impasto.models.adain import load_decoder, save_decoder, stylize_features
+
+    dec, meta = load_decoder(tiny_decoder)
+    assert dec.wct_levels == ()
+    dec.wct_levels = ("relu4_1",)
+    path = save_decoder(tmp_path / "w.safetensors", dec, meta)
+    dec2, meta2 = load_decoder(path)
+    assert dec2.wct_levels == ("relu4_1",) and meta2["wct_levels"] == ["relu4_1"]
+    fc, fs = {"relu4_1": torch.randn(1, 512, 4, 5)}, {"relu4_1": torch.randn(1, 512, 6, 6)}
+    got = stylize_features(fc, [fs], [1.0], 1.0, dec2)["relu4_1"]
+    assert torch.allclose(got, wct(fc["relu4_1"], fs["relu4_1"]), atol=1e-5)
+    tensors, _ = files.load(path, "adain-decoder")
+    bad = files.save(tmp_path / "bad.safetensors", "adain-decoder", tensors, {**meta2, "wct_levels": ["relu2_1"]})
+    with pytest.raises(ModelFileError, match="wct_levels"):
+        load_decoder(bad)
+
+
 @pytest.mark.parametrize("p", [1, 2, 4])
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_reflect_pad_equals_torch_reflection_padding_and_keeps_bf16_under_autocast(p, channels_last):
@@ -329,3 +400,13 @@ def test_fine_tuning_starts_from_the_init_decoder_and_refuses_other_flags(tiny_d
     assert main([*common, "--steps", "4", "--slim", "4", "--init", str(other), "--out", str(out), "--resume"]) == 0
     meta = files.read_meta(out)[1]
     assert meta["init"] == str(tiny_decoder) and meta["steps"] == 4 and meta["total_steps"] == 24 + 4
+    # fine-tuned to a new transform: the file says which levels it whitens and what its init had
+    wct_out = tmp_path / "wct.safetensors"
+    assert main([*common, "--slim", "4", "--init", str(tiny_decoder), "--wct-levels", "relu4_1",
+                 "--out", str(wct_out)]) == 0
+    meta = files.read_meta(wct_out)[1]
+    assert meta["wct_levels"] == ["relu4_1"] and meta["init_wct_levels"] == []
+    capsys.readouterr()
+    assert main([*common, "--slim", "4", "--wct-levels", "relu2_1", "--out", str(tmp_path / "y.safetensors")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--wct-levels relu2_1" in err[0]

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "impasto"
 #: lowest first; a module may import its own layer and the ones below it, never one above
 LAYERS: list[set[str]] = [
     {"errors", "progress"},
-    {"io", "device", "color", "bundled", "lbfgs", "options", "paths"},
+    {"io", "device", "color", "guided", "bundled", "lbfgs", "options", "paths"},
     {"features", "losses", "tiling", "sheet"},
     {"calibrate", "models", "metrics"},
     {"optimize", "methods", "translate", "generate", "video", "report", "export"},

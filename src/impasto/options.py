@@ -116,8 +116,11 @@ class AdainOptions(RunOptions):
     model: str | None = option(None, "an AdaIN decoder .safetensors (default: the bundled 'adain')", kind="path")
     preserve_color: str | None = option(None, "keep the photo's colours", choices=PRESERVE_COLOR, web=True)
     max_size: int | None = option(None, "cap the long side (default: full size)", lo=16, hi=16_384, web="size")
-    style_size: int | None = option(None, "long side the painting is encoded at (default: the output's long "
-                                    "side: the decoder was trained on painting and photo crops of one size)",
+    work_size: int = option(512, "long side the decoder runs at; a larger output is brought to full size by a "
+                            "guided filter with the full-size photo as guide (a larger value: decode at full size)",
+                            lo=16, hi=16_384)
+    style_size: int | None = option(None, "long side the painting is encoded at (default: the side the decoder "
+                                    "runs at: it was trained on painting and photo crops of one size)",
                                     lo=16, hi=8192)
     match_colors: bool = option(True, "give the output the painting's per-channel colour mean and spread (AdaIN "
                                 "on the pixels, blended by strength; not with --mask)")

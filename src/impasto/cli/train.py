@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="plain: the paper's decoder from relu4_1; skip: also AdaIN'd relu3_1/relu2_1 skips")
     a.add_argument("--skips", default="relu3_1,relu2_1", help="skip levels of --arch skip (relu3_1,relu2_1)")
     a.add_argument("--skip-scale", type=float, default=0.05, help="skip features are multiplied by this (0.05)")
+    a.add_argument("--wct-levels", default="",
+                   help="levels given the painting's full covariance (whitening-colouring) instead of AdaIN's "
+                        "mean/std, e.g. relu2_1 (default: none); written to the model file")
     a.add_argument("--strength-range", default="1,1", help="LO,HI: strengths drawn per training sample (1,1)")
     a.add_argument("--split-file", type=Path, default=None,
                    help="TSV (file, folder, split): train on its 'train' rows, validate on its 'val' rows")
@@ -123,8 +126,8 @@ def run_adain(args: argparse.Namespace) -> int:
     skips = tuple(n for n in args.skips.split(",") if n)
     opts = AdainOptions(style_weight=args.style_weight, content_weight=args.content_weight,
                         adv_weight=args.adv_weight, gram_weight=args.gram_weight, lr=args.lr, slim=args.slim,
-                        arch=args.arch, skips=skips,
-                        skip_scale=args.skip_scale,
+                        arch=args.arch, skips=skips, skip_scale=args.skip_scale,
+                        wct_levels=tuple(n for n in args.wct_levels.split(",") if n),
                         strength_range=_pair(args.strength_range, "--strength-range"), best_path=args.best_out,
                         data=f"{len(photos)} photos from {args.content_dir}, {len(paintings)} paintings from "
                              f"{args.style_dir}" + (f" ('train' rows of {args.split_file.name})"

@@ -34,6 +34,7 @@ from impasto.models.adain import (
     decoder_meta,
     load_decoder,
     save_decoder,
+    wct,
 )
 from impasto.models.patchgan import PatchDiscriminator
 from impasto.train.data import sample_generator
@@ -70,6 +71,8 @@ class AdainOptions:
     arch: str = "plain"
     skips: tuple[str, ...] = ("relu3_1", "relu2_1")
     skip_scale: float = 1.0
+    #: levels whose target is WCT (whitening-colouring) instead of AdaIN; may differ from an --init file's
+    wct_levels: tuple[str, ...] = ()
     #: training draws each sample's strength uniformly from this range (1, 1: always the full target)
     strength_range: tuple[float, float] = (1.0, 1.0)
     #: where to write the decoder each time its validation loss is the best so far (None: nowhere)
@@ -144,10 +147,17 @@ class AdainRecipe(Recipe):
         the architecture, and flags that disagree are refused rather than silently ignored)."""
         o = self.opts
         fresh = SkipDecoder(o.slim, o.skips, o.skip_scale) if o.arch == "skip" else Decoder(o.slim)
+        bad = [n for n in o.wct_levels if n not in fresh.levels]
+        if bad:
+            raise InputError(f"--wct-levels {','.join(bad)}: this decoder reads only {','.join(fresh.levels)}")
+        fresh.wct_levels = tuple(o.wct_levels)
         if o.init is None:
             return fresh
         dec, meta = load_decoder(o.init)
         self.origin = {"init": str(o.init), "init_steps": int(meta.get("total_steps", meta.get("steps", 0)))}
+        if list(dec.wct_levels) != list(o.wct_levels):  # a new transform is a fine-tuning target: say so
+            self.origin["init_wct_levels"] = list(dec.wct_levels)
+        dec.wct_levels = fresh.wct_levels
         have, wanted = decoder_meta(dec), decoder_meta(fresh)
         if have != wanted:
             raise InputError(f"--init {o.init} is a {have} decoder but the flags ask for {wanted}; give the "
@@ -162,7 +172,7 @@ class AdainRecipe(Recipe):
         with torch.no_grad():
             fc = self.encoder(content)
             fs = self.encoder(style)
-            targets = {n: adain(fc[n], fs[n]) for n in dec.levels}
+            targets = {n: (wct if n in dec.wct_levels else adain)(fc[n], fs[n]) for n in dec.levels}
             if strength is not None:
                 a = strength.view(-1, 1, 1, 1).to(targets[BOTTLENECK].dtype)
                 targets = {n: a * t + (1 - a) * fc[n] for n, t in targets.items()}
