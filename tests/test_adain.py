@@ -199,37 +199,40 @@ def test_a_repeated_style_is_encoded_once_and_a_changed_one_again(tiny_decoder, 
     assert len(calls) == 3
 
 
-def test_the_painting_is_encoded_at_the_outputs_scale_unless_style_size_is_given(tiny_decoder, monkeypatch):
+@pytest.fixture
+def encoded_sizes(monkeypatch) -> list[int]:
+    """The long side each painting is encoded at, in order (the style cache emptied first)."""
+    from impasto import methods
+
+    methods.clear_style_cache()
+    sizes: list[int] = []
+    real = methods.style_features
+    monkeypatch.setattr(methods, "style_features",
+                        lambda enc, s, size, *a: sizes.append(size) or real(enc, s, size, *a))
+    return sizes
+
+
+def test_the_painting_is_encoded_at_the_outputs_scale_unless_style_size_is_given(tiny_decoder, encoded_sizes):
     """Training saw photo and painting crops of one size; by default the painting is encoded at the
     output's long side (after --max-size), so a 256 px output does not get a painting blown up to 512."""
     from impasto import methods
 
-    methods.clear_style_cache()
-    sizes: list[int] = []
-    real = methods.style_features
-    monkeypatch.setattr(methods, "style_features",
-                        lambda enc, s, size, *a: sizes.append(size) or real(enc, s, size, *a))
     x, style = torch.rand(1, 3, 40, 56), torch.rand(1, 3, 90, 70)
     methods.stylize_adain(x, [style], _opts(tiny_decoder))
     methods.stylize_adain(x, [style], _opts(tiny_decoder, max_size=32))
     methods.stylize_adain(x, [style], _opts(tiny_decoder, style_size=100))
-    assert sizes == [56, 32, 100]
+    assert encoded_sizes == [56, 32, 100]
 
 
-def test_the_decoder_runs_at_the_work_size_and_the_output_is_guided_back_to_full_size(tiny_decoder, monkeypatch):
+def test_the_decoder_runs_at_the_work_size_and_the_output_is_guided_back_to_full_size(tiny_decoder, encoded_sizes):
     """--work-size: the encoder, the painting and the decoder see the photo at the work size; the output has
     the photo's full size; a work size above the photo's decodes at full size."""
     from impasto import methods
 
-    methods.clear_style_cache()
-    sizes: list[int] = []
-    real = methods.style_features
-    monkeypatch.setattr(methods, "style_features",
-                        lambda enc, s, size, *a: sizes.append(size) or real(enc, s, size, *a))
     x, style = torch.rand(1, 3, 60, 90), torch.rand(1, 3, 64, 64)
     small, info = methods.stylize_adain(x, [style], _opts(tiny_decoder, work_size=48))
     full, info_full = methods.stylize_adain(x, [style], _opts(tiny_decoder, work_size=4096))
-    assert small.shape == full.shape == x.shape and sizes == [48, 90]
+    assert small.shape == full.shape == x.shape and encoded_sizes == [48, 90]
     assert info["decoded_size"] == [32, 48] and info_full["decoded_size"] == [60, 90]
     assert small.min() >= 0 and small.max() <= 1 and not torch.allclose(small, full)
 

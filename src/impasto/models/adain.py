@@ -51,12 +51,12 @@ def _sqrtm(cov: torch.Tensor, power: float, eps: float) -> torch.Tensor:
 def _moments(f: torch.Tensor, weight: torch.Tensor | None, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean (N, C, 1) and covariance (N, C, C) of ``f`` (N, C, P), optionally weighted per position by
     ``weight`` (N, 1, P); ``eps`` on the diagonal keeps a flat or tiny map invertible."""
-    if weight is None:
-        weight = torch.ones_like(f[:, :1])
-    total = weight.sum(dim=2, keepdim=True).clamp_min(1.0)
-    mean = (f * weight).sum(dim=2, keepdim=True) / total
-    centred = f - mean
-    cov = (centred * weight) @ centred.transpose(1, 2) / total
+    weighted = f if weight is None else f * weight
+    total = (torch.full_like(f[:, :1, :1], f.shape[2]) if weight is None
+             else weight.sum(dim=2, keepdim=True)).clamp_min(1.0)
+    mean = weighted.sum(dim=2, keepdim=True) / total
+    # E[f f^T] - m m^T: no centred copy of a map with a quarter million positions (accumulated in float32)
+    cov = weighted @ f.transpose(1, 2) / total - mean @ mean.transpose(1, 2)
     return mean, cov + eps * torch.eye(f.shape[1], dtype=f.dtype, device=f.device)
 
 
@@ -82,7 +82,8 @@ def _wct(content: torch.Tensor, style: torch.Tensor, region: torch.Tensor | None
     ms, cs = _moments(fs, None, eps)
     # the square roots in float64: whitening divides by the small eigenvalues
     transform = (_sqrtm(cs.double(), 0.5, eps) @ _sqrtm(cc.double(), -0.5, eps)).float()
-    return (transform @ (fc - mc) + ms).reshape(n, c, h, w).to(content.dtype)
+    # T (f - m_c) + m_s as one fused multiply-add
+    return torch.baddbmm(ms - transform @ mc, transform, fc).reshape(n, c, h, w).to(content.dtype)
 
 
 def _masked_adain_region(content: torch.Tensor, style: torch.Tensor, region: torch.Tensor,
