@@ -110,7 +110,7 @@ train-adain-wct: install-test
 	  --out build/adain_wct.safetensors --run-dir build/adain_wct_run --best-out build/adain_wct_best.safetensors \
 	  $$( [ -d build/adain_wct_run/checkpoints ] && echo --resume )
 
-ADAIN_SHIP ?= build/adain_gram_best.safetensors
+ADAIN_SHIP ?= build/adain_wct_best.safetensors
 ADAIN_SHIP_REPORT ?=
 ship-adain:
 	$(BIN)/python benchmarks/ship_model.py $(ADAIN_SHIP) --name adain $(if $(ADAIN_SHIP_REPORT),--benchmark $(ADAIN_SHIP_REPORT))

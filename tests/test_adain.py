@@ -239,7 +239,7 @@ def test_the_decoder_runs_at_the_work_size_and_the_output_is_guided_back_to_full
 
 def test_refine_moves_the_decoders_output_toward_the_paintings_grams_and_refuses_a_mask(tiny_decoder, small_pair):
     """--refine N: N Gatys iterations from the decoder's output lower the Gram distance to the painting;
-    with --mask it is one clear error, not a silent skip."""
+    with --mask, or on a photo too small for VGG's deepest layer, it is one clear error, not a silent skip."""
     from impasto.errors import InputError
     from impasto.methods import stylize_adain
     from impasto.metrics import style_loss
@@ -252,6 +252,8 @@ def test_refine_moves_the_decoders_output_toward_the_paintings_grams_and_refuses
     with pytest.raises(InputError, match="--refine"):
         mask = torch.ones(1, 1, *content.shape[-2:])
         stylize_adain(content, [style, style], _opts(tiny_decoder, refine=3), mask=mask)
+    with pytest.raises(InputError, match="--refine needs a photo at least 16 px"):  # AdaIN alone pads it
+        stylize_adain(torch.rand(1, 3, 14, 20), [style], _opts(tiny_decoder, refine=3))
 
 
 def test_a_decoder_file_names_the_levels_it_whitens_and_bad_names_are_refused(tiny_decoder, tmp_path):

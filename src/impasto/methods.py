@@ -253,8 +253,13 @@ def _refine(work: torch.Tensor, styles: list[torch.Tensor], weights: list[float]
     1.0 (benchmarks/README.md); the decoder's output is a start the optimizer needs few steps from."""
     from impasto import optimize
 
-    out, _ = optimize.stylize(work, styles, options.refinement(max(work.shape[-2:])), style_weights=weights,
-                              start=start)
+    gatys = options.refinement(max(work.shape[-2:]))
+    need = optimize.min_side([*gatys.content_layers, *gatys.style_layers])
+    if min(work.shape[-2:]) < need:  # Gatys optimizes the pixels VGG reads, so it cannot pad as AdaIN does
+        h, w = work.shape[-2:]
+        raise InputError(f"--refine needs a photo at least {need} px a side, this one is {w}x{h} (AdaIN alone pads "
+                         "it: drop --refine)")
+    out, _ = optimize.stylize(work, styles, gatys, style_weights=weights, start=start)
     return out
 
 
