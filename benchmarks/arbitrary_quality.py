@@ -75,8 +75,10 @@ def impasto_options(method: str, model: str | None, strength: float | None = Non
         given["size"] = size
     elif model:
         given["model"] = model
-    name, _, refine = method.partition("-refine")
-    if refine:
+    name, marked, refine = method.partition("-refine")
+    if marked:
+        if not refine.isdigit():
+            raise SystemExit(f"{method}: give the iterations, e.g. adain-refine4")
         given["refine"] = int(refine)
     return stylizer.make_options(name, given)
 

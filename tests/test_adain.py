@@ -53,16 +53,27 @@ def test_wct_gives_the_style_mean_and_full_covariance_where_adain_gives_only_the
 
 
 def test_masked_wct_gives_each_region_its_styles_covariance():
+    """Each region gets its own painting's channel correlations (opposite signs here), which per-channel
+    AdaIN statistics could not give."""
     torch.manual_seed(1)
-    c = torch.randn(1, 3, 16, 16)
-    s1 = torch.randn(1, 3, 8, 8) * 3 + 5
-    s2 = torch.randn(1, 3, 8, 8) * 0.2 - 5
-    mask = torch.zeros(1, 1, 16, 16)
-    mask[..., :, :8] = 1
-    out = masked_adain(c, [s1, s2], mask, whiten=True)
-    left, right = out[..., :, 1:7], out[..., :, 9:15]  # away from the mask's interpolated seam
-    assert left.mean() > 3 and right.mean() < -3
-    assert left.std() > 5 * right.std()
+    c = torch.randn(1, 2, 32, 32)
+    base = torch.randn(1, 2, 16, 16)
+    s1 = torch.stack([base[:, 0], base[:, 0] + 0.3 * base[:, 1]], dim=1) + 5  # correlated +
+    s2 = torch.stack([base[:, 0], -base[:, 0] + 0.3 * base[:, 1]], dim=1) - 5  # correlated -
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., :, :16] = 1
+
+    def corr(f: torch.Tensor) -> float:
+        return float(torch.corrcoef(f.reshape(2, -1))[0, 1])
+
+    for whiten in (True, False):
+        out = masked_adain(c, [s1, s2], mask, whiten=whiten)
+        left, right = out[..., :, 1:15], out[..., :, 17:31]  # away from the mask's interpolated seam
+        assert left.mean() > 3 and right.mean() < -3
+        if whiten:
+            assert corr(left) > 0.8 and corr(right) < -0.8
+        else:
+            assert abs(corr(left)) < 0.3 and abs(corr(right)) < 0.3  # the photo's own (none)
 
 
 def test_decoder_and_discriminator_shapes():
@@ -252,7 +263,7 @@ def test_refine_moves_the_decoders_output_toward_the_paintings_grams_and_refuses
     with pytest.raises(InputError, match="--refine"):
         mask = torch.ones(1, 1, *content.shape[-2:])
         stylize_adain(content, [style, style], _opts(tiny_decoder, refine=3), mask=mask)
-    with pytest.raises(InputError, match="--refine needs a photo at least 16 px"):  # AdaIN alone pads it
+    with pytest.raises(InputError, match="--refine needs the photo at least 16 px"):  # AdaIN alone pads it
         stylize_adain(torch.rand(1, 3, 14, 20), [style], _opts(tiny_decoder, refine=3))
 
 
@@ -429,6 +440,11 @@ def test_fine_tuning_starts_from_the_init_decoder_and_refuses_other_flags(tiny_d
     meta = files.read_meta(wct_out)[1]
     assert meta["wct_levels"] == ["relu4_1"] and meta["init_wct_levels"] == []
     capsys.readouterr()
+    # resumed without the run's --wct-levels: refused, not silently trained on AdaIN targets
+    assert main([*common, "--steps", "4", "--slim", "4", "--init", str(tiny_decoder), "--out", str(wct_out),
+                 "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--resume" in err[0] and "wct_levels" in err[0]
     assert main([*common, "--slim", "4", "--wct-levels", "relu2_1", "--out", str(tmp_path / "y.safetensors")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--wct-levels relu2_1" in err[0]

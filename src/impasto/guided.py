@@ -32,6 +32,8 @@ def _inverse3(m: torch.Tensor) -> torch.Tensor:
                       f * g - d * i, a * i - c * g, c * d - a * f,
                       d * h - e * g, b * g - a * h, a * e - b * d], dim=-1).unflatten(-1, (3, 3))
     det = a * co[..., 0, 0] + b * co[..., 1, 0] + c * co[..., 2, 0]
+    tiny = torch.finfo(m.dtype).tiny  # a flat window with a minute eps: finite, not inf/NaN
+    det = torch.where(det < 0, det.clamp(max=-tiny), det.clamp(min=tiny))
     return co / det[..., None, None]
 
 
@@ -62,4 +64,6 @@ def guided_upsample(result: torch.Tensor, guide_small: torch.Tensor, guide: torc
         size = tuple(i_hi.shape[-2:])
         a = F.interpolate(a, size=size, mode="bilinear", align_corners=False).view(n, ci, c, *size)
         b = F.interpolate(_box(b, radius), size=size, mode="bilinear", align_corners=False)
-        return ((a * i_hi.unsqueeze(2)).sum(dim=1) + b).clamp(0, 1)
+        for i in range(ci):  # sum over the guide's channels without a (N, 3, C, H, W) temporary
+            b = torch.addcmul(b, a[:, i], i_hi[:, i:i + 1])
+        return b.clamp(0, 1)

@@ -207,9 +207,10 @@ def stylize_adain(content: torch.Tensor, styles: list[torch.Tensor], options: Ad
                   style_weights: list[float] | None = None, mask: torch.Tensor | None = None
                   ) -> tuple[torch.Tensor, dict[str, Any]]:
     """AdaIN on the content (its long side capped by ``options.max_size``): any style image, no retraining;
-    ``strength`` interpolates between the content's own features (0) and the AdaIN target (1) at every
-    level the decoder reads; ``mask`` (the content's size) puts styles[0] where it is white and styles[1]
-    where it is black. The decoder runs at ``options.work_size``; a larger output is guided-upsampled."""
+    ``strength`` interpolates between the content's own features (0) and the AdaIN target (1; WCT at the
+    model's ``wct_levels``) at every level the decoder reads; ``mask`` (the content's size) puts styles[0]
+    where it is white and styles[1] where it is black. The decoder runs at ``options.work_size``; a larger
+    output is guided-upsampled."""
     if not styles:
         raise InputError("--method adain needs at least one --style image")
     weights = style_blend(style_weights, len(styles))
@@ -234,8 +235,9 @@ def stylize_adain(content: torch.Tensor, styles: list[torch.Tensor], options: Ad
         y = _refine(work, styles, weights, y, options)
         colors_matched = False  # the refined image's colours are the criterion's
     if work.shape[-2:] != content.shape[-2:]:
-        # held-out pairs at 1024 px (benchmarks/README.md): decoding at 512 and guided upsampling beat
-        # decoding at full size on SSIM, content, style and specificity, in a quarter of the time
+        # held-out pairs at 2x the work size (benchmarks/README.md): decoding small and guided upsampling
+        # kept the photo as well or better than decoding at full size, matched the painting as well, in a
+        # quarter of the time at 1024 px
         y = guided_upsample(y, work, content)
     if colors_matched:
         y = match_colors(y, content, styles, weights, options.strength)
@@ -248,17 +250,17 @@ def stylize_adain(content: torch.Tensor, styles: list[torch.Tensor], options: Ad
 
 def _refine(work: torch.Tensor, styles: list[torch.Tensor], weights: list[float], start: torch.Tensor,
             options: AdainOptions) -> torch.Tensor:
-    """``options.refine`` iterations of the Gatys criterion from the decoder's output. Why: on held-out
-    'val' pairs 4 iterations at 256 px took log10 style from -0.448 to -0.752 and specificity from 0.88 to
-    1.0 (benchmarks/README.md); the decoder's output is a start the optimizer needs few steps from."""
+    """``options.refine`` iterations of the Gatys criterion from the decoder's output. Why: on the held-out
+    'test' pairs 4 iterations at 256 px took log10 style from -0.425 to -0.734 and specificity from 0.69 to
+    0.97 (benchmarks/README.md); the decoder's output is a start the optimizer needs few steps from."""
     from impasto import optimize
 
     gatys = options.refinement(max(work.shape[-2:]))
     need = optimize.min_side([*gatys.content_layers, *gatys.style_layers])
     if min(work.shape[-2:]) < need:  # Gatys optimizes the pixels VGG reads, so it cannot pad as AdaIN does
         h, w = work.shape[-2:]
-        raise InputError(f"--refine needs a photo at least {need} px a side, this one is {w}x{h} (AdaIN alone pads "
-                         "it: drop --refine)")
+        raise InputError(f"--refine needs the photo at least {need} px a side at the work size, this one is {w}x{h} "
+                         "there (AdaIN alone pads it: drop --refine)")
     out, _ = optimize.stylize(work, styles, gatys, style_weights=weights, start=start)
     return out
 

@@ -48,16 +48,19 @@ def _sqrtm(cov: torch.Tensor, power: float, eps: float) -> torch.Tensor:
     return (v * e.clamp_min(eps).pow(power).unsqueeze(-2)) @ v.transpose(-1, -2)
 
 
-def _moments(f: torch.Tensor, weight: torch.Tensor | None, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean (N, C, 1) and covariance (N, C, C) of ``f`` (N, C, P), optionally weighted per position by
-    ``weight`` (N, 1, P); ``eps`` on the diagonal keeps a flat or tiny map invertible."""
+def _moments(x: torch.Tensor, weight: torch.Tensor | None, eps: float
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean (N, C, 1), covariance (N, C, C) and the centred float32 copy of ``x`` (N, C, P), optionally
+    weighted per position by ``weight`` (N, 1, P); ``eps`` on the diagonal keeps a flat or tiny map
+    invertible. Centred before the product: E[ff^T] - mm^T in float32 lost 3% on a flat photo's relu2_1."""
+    f = x.to(torch.float32, copy=True)
     weighted = f if weight is None else f * weight
     total = (torch.full_like(f[:, :1, :1], f.shape[2]) if weight is None
              else weight.sum(dim=2, keepdim=True)).clamp_min(1.0)
     mean = weighted.sum(dim=2, keepdim=True) / total
-    # E[f f^T] - m m^T: no centred copy of a map with a quarter million positions (accumulated in float32)
-    cov = weighted @ f.transpose(1, 2) / total - mean @ mean.transpose(1, 2)
-    return mean, cov + eps * torch.eye(f.shape[1], dtype=f.dtype, device=f.device)
+    f.sub_(mean)
+    cov = (f if weight is None else f * weight) @ f.transpose(1, 2) / total
+    return mean, cov + eps * torch.eye(f.shape[1], dtype=f.dtype, device=f.device), f
 
 
 def wct(content: torch.Tensor, style: torch.Tensor, region: torch.Tensor | None = None,
@@ -75,15 +78,12 @@ def wct(content: torch.Tensor, style: torch.Tensor, region: torch.Tensor | None 
 
 def _wct(content: torch.Tensor, style: torch.Tensor, region: torch.Tensor | None, eps: float) -> torch.Tensor:
     n, c, h, w = content.shape
-    fc = content.reshape(n, c, h * w).float()
-    fs = style.reshape(style.shape[0], c, -1).float()
     weight = None if region is None else region.reshape(n, 1, h * w).float()
-    mc, cc = _moments(fc, weight, eps)
-    ms, cs = _moments(fs, None, eps)
+    _, cc, centred = _moments(content.reshape(n, c, h * w), weight, eps)
+    ms, cs, _ = _moments(style.reshape(style.shape[0], c, -1), None, eps)
     # the square roots in float64: whitening divides by the small eigenvalues
     transform = (_sqrtm(cs.double(), 0.5, eps) @ _sqrtm(cc.double(), -0.5, eps)).float()
-    # T (f - m_c) + m_s as one fused multiply-add
-    return torch.baddbmm(ms - transform @ mc, transform, fc).reshape(n, c, h, w).to(content.dtype)
+    return torch.baddbmm(ms, transform, centred).reshape(n, c, h, w).to(content.dtype)  # T (f - m_c) + m_s
 
 
 def _masked_adain_region(content: torch.Tensor, style: torch.Tensor, region: torch.Tensor,

@@ -12,6 +12,7 @@ A skip decoder (``arch="skip"``) gets the AdaIN targets of its skip levels too (
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,8 @@ class AdainRecipe(Recipe):
         self.origin = {"init": str(o.init), "init_steps": int(meta.get("total_steps", meta.get("steps", 0)))}
         if list(dec.wct_levels) != list(o.wct_levels):  # a new transform is a fine-tuning target: say so
             self.origin["init_wct_levels"] = list(dec.wct_levels)
+            print(f"impasto: --init {o.init} whitens {','.join(dec.wct_levels) or 'no level'}; fine-tuning it to "
+                  f"--wct-levels {','.join(o.wct_levels) or '(none: AdaIN everywhere)'}", file=sys.stderr)
         dec.wct_levels = fresh.wct_levels
         have, wanted = decoder_meta(dec), decoder_meta(fresh)
         if have != wanted:
@@ -235,9 +238,15 @@ class AdainRecipe(Recipe):
         return val
 
     def extra_state(self) -> dict[str, Any]:
-        return {"best": self.best, "origin": self.origin}
+        return {"best": self.best, "origin": self.origin, "decoder": decoder_meta(self.models["decoder"])}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
+        """A resume must train what the checkpoint trained: another --wct-levels (or architecture) would
+        silently change the targets and compare its validation with the other's best."""
+        saved, now = state.get("decoder"), decoder_meta(self.models["decoder"])
+        if saved is not None and saved != now:
+            raise InputError(f"--resume: the checkpoint trained a {saved} decoder but the flags describe {now}; "
+                             "give the run's flags (e.g. its --wct-levels)")
         self.best = state.get("best")
         if "origin" in state:
             self.origin = state["origin"]
