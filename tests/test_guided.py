@@ -38,15 +38,32 @@ def test_a_result_that_is_an_affine_colour_map_of_the_photo_is_reproduced_at_ful
 
 
 def test_the_photos_edges_come_back_sharper_than_bilinear_upscaling():
-    """A stylized-looking result (a colour map plus a little noise) upsampled 4x: closer to the same map of
-    the full-size photo than bilinear upscaling is, because the full-size edge guides it."""
+    """A stylized-looking result (a colour map plus a little noise) upsampled 4x without the residual:
+    closer to the same map of the full-size photo than bilinear upscaling is, because the full-size edge
+    guides it."""
     torch.manual_seed(0)
     big = _photo(192, 256)
     small = resize(big, (48, 64))
     result = (1 - small) * 0.8 + 0.02 * torch.randn_like(small)
     target = (1 - big) * 0.8
-    guided = guided_upsample(result.clamp(0, 1), small, big)
+    guided = guided_upsample(result.clamp(0, 1), small, big, keep_residual=False)
     bilinear = F.interpolate(result.clamp(0, 1), size=big.shape[-2:], mode="bilinear", align_corners=False)
     err_guided = (guided - target).abs().mean()
     err_bilinear = (bilinear - target).abs().mean()
     assert err_guided < 0.7 * err_bilinear
+
+
+def test_with_the_residual_the_result_is_kept_exactly_at_its_own_size():
+    """keep_residual (the default): what the local colour fit misses (strokes that do not follow the photo)
+    is added back, so 'upsampling' to the small size itself returns the result, and a 2x output shrunk
+    back is close to it."""
+    torch.manual_seed(0)
+    big = _photo(96, 128)
+    small = resize(big, (48, 64))
+    strokes = (small.mean(dim=1, keepdim=True) + 0.3 * torch.rand(1, 3, 48, 64)).clamp(0, 1)
+    assert torch.allclose(guided_upsample(strokes, small, small), strokes, atol=1e-4)
+    without = guided_upsample(strokes, small, small, keep_residual=False)
+    assert (without - strokes).abs().mean() > 0.03  # the fit alone smooths the strokes away
+    up = guided_upsample(strokes, small, big)
+    assert (resize(up, (48, 64)) - strokes).abs().mean() < 0.7 * (resize(guided_upsample(
+        strokes, small, big, keep_residual=False), (48, 64)) - strokes).abs().mean()

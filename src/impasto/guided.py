@@ -46,11 +46,21 @@ def _cross(a: torch.Tensor, b: torch.Tensor, mean_a: torch.Tensor, mean_b: torch
     return cov.permute(0, 3, 4, 1, 2)
 
 
+def _apply(a: torch.Tensor, b: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    """``a^T guide + b`` per pixel: ``a`` (N, 3, C, H, W), ``b`` (N, C, H, W), summed over the guide's
+    channels without an (N, 3, C, H, W) temporary."""
+    for i in range(a.shape[1]):
+        b = torch.addcmul(b, a[:, i], guide[:, i:i + 1])
+    return b
+
+
 def guided_upsample(result: torch.Tensor, guide_small: torch.Tensor, guide: torch.Tensor, radius: int = 1,
-                    eps: float = 1e-3) -> torch.Tensor:
+                    eps: float = 1e-3, keep_residual: bool = True) -> torch.Tensor:
     """``result`` (N, C, h, w), computed from ``guide_small`` (N, 3, h, w), brought to ``guide``'s size
     (N, 3, H, W). ``radius``: the window at the small size; ``eps``: how strongly a flat window's fit is
-    pulled to a constant (larger: smoother). Values in [0, 1]."""
+    pulled to a constant (larger: smoother). ``keep_residual``: add back, upsampled, what the local fit
+    misses at the small size (texture that does not follow the photo's colours: the painting's strokes),
+    so the output at the small size is ``result`` itself. Values in [0, 1]."""
     with torch.autocast(result.device.type, enabled=False):
         p, i_lo, i_hi = result.float(), guide_small.float(), guide.float()
         mean_i, mean_p = _box(i_lo, radius), _box(p, radius)
@@ -60,10 +70,10 @@ def guided_upsample(result: torch.Tensor, guide_small: torch.Tensor, guide: torc
         a = _inverse3(cov_ii + eps * eye) @ cov_ip  # (N, h, w, 3, C): p ~ a^T i + b per window
         b = mean_p - torch.einsum("nhwic,nihw->nchw", a, mean_i)
         n, h, w, ci, c = a.shape
-        a = _box(a.reshape(n, h, w, ci * c).permute(0, 3, 1, 2), radius)
+        a, b = _box(a.reshape(n, h, w, ci * c).permute(0, 3, 1, 2), radius), _box(b, radius)
         size = tuple(i_hi.shape[-2:])
+        if keep_residual:
+            b = b + (p - _apply(a.view(n, ci, c, h, w), b, i_lo))
         a = F.interpolate(a, size=size, mode="bilinear", align_corners=False).view(n, ci, c, *size)
-        b = F.interpolate(_box(b, radius), size=size, mode="bilinear", align_corners=False)
-        for i in range(ci):  # sum over the guide's channels without a (N, 3, C, H, W) temporary
-            b = torch.addcmul(b, a[:, i], i_hi[:, i:i + 1])
-        return b.clamp(0, 1)
+        b = F.interpolate(b, size=size, mode="bilinear", align_corners=False)
+        return _apply(a, b, i_hi).clamp(0, 1)

@@ -116,9 +116,9 @@ class AdainOptions(RunOptions):
     model: str | None = option(None, "an AdaIN decoder .safetensors (default: the bundled 'adain')", kind="path")
     preserve_color: str | None = option(None, "keep the photo's colours", choices=PRESERVE_COLOR, web=True)
     max_size: int | None = option(None, "cap the long side (default: full size)", lo=16, hi=16_384, web="size")
-    work_size: int = option(512, "long side the decoder runs at; a larger output is brought to full size by a "
-                            "guided filter with the full-size photo as guide (a larger value: decode at full size)",
-                            lo=16, hi=16_384)
+    work_size: int | None = option(None, "decode at most this long side and bring a larger output to full size "
+                                   "with a guided filter (the photo as guide): faster, a more photographic look; "
+                                   "default: decode at full size", lo=16, hi=16_384)
     refine: int = option(0, "L-BFGS iterations of the Gatys criterion from the decoder's output, at the work size "
                          "(its default balance at strength 1): the painting's texture much closer, for seconds",
                          lo=0, hi=1000)
