@@ -250,7 +250,7 @@ def stylize_adain(content: torch.Tensor, styles: list[torch.Tensor], options: Ad
 def _refine(work: torch.Tensor, styles: list[torch.Tensor], weights: list[float], start: torch.Tensor,
             options: AdainOptions) -> torch.Tensor:
     """``options.refine`` iterations of the Gatys criterion from the decoder's output. Why: on the held-out
-    'test' pairs 4 iterations at 256 px took log10 style from -0.425 to -0.734 and specificity from 0.69 to
+    'test' pairs 4 iterations at 256 px took log10 style from -0.442 to -0.749 and specificity from 0.72 to
     0.97 (benchmarks/README.md); the decoder's output is a start the optimizer needs few steps from."""
     from impasto import optimize
 
