@@ -258,8 +258,10 @@ def test_refine_moves_the_decoders_output_toward_the_paintings_grams_and_refuses
 
     content, style = small_pair
     plain, _ = stylize_adain(content, [style], _opts(tiny_decoder))
-    refined, info = stylize_adain(content, [style], _opts(tiny_decoder, refine=3))
-    assert refined.shape == content.shape and info["refine"] == 3
+    steps: list[int] = []
+    refined, info = stylize_adain(content, [style], _opts(tiny_decoder, refine=3),
+                                  callback=lambda p: steps.append(p.step))  # the CLI's and web's progress
+    assert refined.shape == content.shape and info["refine"] == 3 and max(steps) == 3
     assert style_loss(refined, style) < 0.8 * style_loss(plain, style)
     with pytest.raises(InputError, match="--refine"):
         mask = torch.ones(1, 1, *content.shape[-2:])

@@ -22,6 +22,7 @@ from impasto.guided import guided_upsample
 from impasto.io import pad_to_min, resize, resize_long, tile_to_min
 from impasto.models.files import model_file, short
 from impasto.options import AdainOptions, FastOptions, style_blend
+from impasto.progress import Callback
 
 #: the smallest side each network is run at; a smaller or thinner photo is padded up to it and the output
 #: cropped back, so every size runs. Fast: its 9x9 reflection padding and two stride-2 stages need more
@@ -204,13 +205,14 @@ def _pad_for_decoder(image: torch.Tensor) -> torch.Tensor:
 
 
 def stylize_adain(content: torch.Tensor, styles: list[torch.Tensor], options: AdainOptions, *,
-                  style_weights: list[float] | None = None, mask: torch.Tensor | None = None
-                  ) -> tuple[torch.Tensor, dict[str, Any]]:
+                  style_weights: list[float] | None = None, mask: torch.Tensor | None = None,
+                  callback: Callback | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
     """AdaIN on the content (its long side capped by ``options.max_size``): any style image, no retraining;
     ``strength`` interpolates between the content's own features (0) and the AdaIN target (1; WCT at the
     model's ``wct_levels``) at every level the decoder reads; ``mask`` (the content's size) puts styles[0]
     where it is white and styles[1] where it is black. With ``options.work_size`` the decoder runs at most
-    that size and a larger output is guided-upsampled."""
+    that size and a larger output is guided-upsampled. ``callback`` hears the ``refine`` iterations (a True
+    answer ends them early)."""
     if not styles:
         raise InputError("--method adain needs at least one --style image")
     weights = style_blend(style_weights, len(styles))
@@ -232,7 +234,7 @@ def stylize_adain(content: torch.Tensor, styles: list[torch.Tensor], options: Ad
     if options.refine:
         if colors_matched:
             y = match_colors(y, work, styles, weights, options.strength)
-        y = _refine(work, styles, weights, y, options)
+        y = _refine(work, styles, weights, y, options, callback)
         colors_matched = False  # the refined image's colours are the criterion's
     if work.shape[-2:] != content.shape[-2:]:
         # a quarter of the time at 1024 px; held-out pairs at 2x the work size (benchmarks/README.md): more
@@ -248,7 +250,7 @@ def stylize_adain(content: torch.Tensor, styles: list[torch.Tensor], options: Ad
 
 
 def _refine(work: torch.Tensor, styles: list[torch.Tensor], weights: list[float], start: torch.Tensor,
-            options: AdainOptions) -> torch.Tensor:
+            options: AdainOptions, callback: Callback | None) -> torch.Tensor:
     """``options.refine`` iterations of the Gatys criterion from the decoder's output. Why: on the held-out
     'test' pairs 4 iterations at 256 px took log10 style from -0.442 to -0.749 and specificity from 0.72 to
     0.97 (benchmarks/README.md); the decoder's output is a start the optimizer needs few steps from."""
@@ -260,7 +262,7 @@ def _refine(work: torch.Tensor, styles: list[torch.Tensor], weights: list[float]
         h, w = work.shape[-2:]
         raise InputError(f"--refine needs the photo at least {need} px a side at the work size, this one is {w}x{h} "
                          "there (AdaIN alone pads it: drop --refine)")
-    out, _ = optimize.stylize(work, styles, gatys, style_weights=weights, start=start)
+    out, _ = optimize.stylize(work, styles, gatys, style_weights=weights, start=start, callback=callback)
     return out
 
 

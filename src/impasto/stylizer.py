@@ -143,7 +143,7 @@ def _run_adain(request: StylizeRequest, callback: Callback | None, preview_every
     _started(callback)
     t0 = time.perf_counter()
     image, info = stylize_adain(request.content, request.styles, request.options,  # type: ignore[arg-type]
-                                style_weights=request.style_weights, mask=request.mask)
+                                style_weights=request.style_weights, mask=request.mask, callback=callback)
     _finished(callback, image, time.perf_counter() - t0)
     return image, info
 
