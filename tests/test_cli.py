@@ -105,7 +105,9 @@ def test_nonsense_flags_exit_2_with_one_line(content_path, style_path, capsys, a
     (["--method", "fast", "--iterations", "5"], "fast has no option --iterations"),
     (["--method", "gatys", "--style-index", "1"], "gatys has no option --style-index"),
     (["--strength", "0.5", "--style-weight", "3"], "not both"),
-    (["--size", "nan"], "--size got 'nan'; it needs"),
+    (["--size", "nan"], "--size got 'nan'; it needs an integer"),
+    (["--method", "adain", "--work-size", "abc"], "--work-size got 'abc'; it needs an integer"),
+    (["--method", "adain", "--refine", "-1"], "--refine must be >= 0"),
     (["--strength", "inf"], "--strength must be a finite number"),
 ])
 def test_a_flag_the_method_does_not_have_or_a_bad_value_is_refused(content_path, style_path, capsys, args,

@@ -194,6 +194,15 @@ def fields(method: str) -> tuple[dataclasses.Field, ...]:
     return dataclasses.fields(get_method(method).options)
 
 
+#: how an error line names a field's type ("an integer", not "a int | None")
+TYPE_WORDS = {"int": "an integer", "float": "a number", "str": "text", "bool": "true or false"}
+
+
+def _type_words(annotation: Any) -> str:
+    name = str(getattr(annotation, "__name__", annotation)).replace(" | None", "").strip()
+    return TYPE_WORDS.get(name, f"a {name}")
+
+
 def _coerce(f: dataclasses.Field, value: Any) -> Any:
     """A value from a form, a setting string or a Python caller, as the field's type."""
     kind, typ = f.metadata.get("kind"), str(f.type)
@@ -273,7 +282,7 @@ def make_options(method: str, given: Mapping[str, Any] | None = None) -> Options
             values[name] = _coerce(known[name], value)
         except (TypeError, ValueError) as exc:
             wanted = {"layer_weights": "LAYER=NUMBER pairs", "layers": "layer names"}.get(
-                known[name].metadata.get("kind"), f"a {known[name].type}")
+                known[name].metadata.get("kind"), _type_words(known[name].type))
             raise InputError(f"{method}: --{name.replace('_', '-')} got {value!r}; it needs {wanted}") from exc
         _check_field(method, known[name], values[name])
     options = m.options(**values)
