@@ -119,8 +119,9 @@ class AdainOptions(RunOptions):
     work_size: int | None = option(None, "decode at most this long side and bring a larger output to full size "
                                    "with a guided filter (the photo as guide): faster, a more photographic look; "
                                    "default: decode at full size", lo=16, hi=16_384)
-    refine: int = option(0, "L-BFGS iterations of the Gatys criterion from the decoder's output, at the work size "
-                         "(its default balance at strength 1): the painting's texture much closer, for seconds",
+    refine: int = option(0, "L-BFGS iterations of the Gatys criterion from the decoder's output, at the size the "
+                         "decoder ran at (gatys' default balance at --strength 1): the painting's texture much "
+                         "closer, for seconds",
                          lo=0, hi=1000)
     style_size: int | None = option(None, "long side the painting is encoded at (default: the side the decoder "
                                     "runs at: it was trained on painting and photo crops of one size)",
