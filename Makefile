@@ -28,7 +28,7 @@ demo: install
 	$(BIN)/impasto demo -o demo_output
 
 lint: install-test
-	$(BIN)/ruff check src tests $(wildcard benchmarks)
+	$(BIN)/ruff check src tests $(wildcard benchmarks) $(wildcard tools)
 
 test: install-test lint
 	$(BIN)/python -m pytest

@@ -24,10 +24,12 @@ PACKAGE_MODELS = Path(__file__).resolve().parents[1] / "src" / "impasto" / "asse
 MAX_BYTES = 20_000_000
 
 
-def ship(source: Path, name: str, benchmark: Path | None, keep: list[str], models: Path = PACKAGE_MODELS) -> Path:
+def ship(source: Path, name: str, benchmark: Path | None, keep: list[str], models: Path = PACKAGE_MODELS,
+         notes: dict[str, str] | None = None) -> Path:
     src = files.model_file(source)
     kind, _ = files.read_meta(src)
     tensors, meta = files.load(src, kind, dtype=torch.float16)
+    meta.update(notes or {})  # provenance the trainer could not know (where the run ran, what data it carried)
     if benchmark is not None:
         report = json.loads(benchmark.read_text())
         missing = [k for k in keep if k not in report]
@@ -48,8 +50,14 @@ def main() -> None:
     ap.add_argument("--name", required=True, help="the bundled name (assets/models/NAME.safetensors)")
     ap.add_argument("--benchmark", type=Path, help="a benchmark's JSON report to keep in the metadata")
     ap.add_argument("--keep", default="", help="comma list of the report's keys to keep (default: all)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=TEXT",
+                    help="a metadata entry to add or replace, e.g. trained_on='an H100'")
     args = ap.parse_args()
-    dest = ship(args.model, args.name, args.benchmark, [k for k in args.keep.split(",") if k])
+    bad = [kv for kv in args.set if "=" not in kv]
+    if bad:
+        raise SystemExit(f"ship_model: --set {bad[0]!r}: expected KEY=TEXT")
+    notes = dict(kv.split("=", 1) for kv in args.set)
+    dest = ship(args.model, args.name, args.benchmark, [k for k in args.keep.split(",") if k], notes=notes)
     print(json.dumps({"shipped": str(dest), "bytes": dest.stat().st_size, "kind": files.read_meta(dest)[0]}))
 
 

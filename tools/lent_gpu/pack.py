@@ -1,0 +1,68 @@
+"""Pack what an AdaIN training run on a lent GPU needs into ``.dev/`` (git-ignored; it travels with
+``carry``): one slice of the corpus's 'train' rows re-encoded small, 16 'val' pairs, the offline VGG-16
+in fp16 up to conv5_1 (the recipe reads nothing deeper) and the decoder to start from.
+
+A call may carry at most 64 MiB with the working tree, so one call sees one slice (``--part``); the
+next call carries the next slice. The images never enter the repository.
+
+    python tools/lent_gpu/pack.py --part 0 --init src/impasto/assets/models/adain.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+from pathlib import Path
+
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from impasto.features.weights import Weights, cache_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+CONV5_1 = 24  # features.24 in torchvision's numbering
+
+
+def pack_corpus(corpus: Path, dest: Path, part: int, photos: int, paintings: int, quality: int) -> int:
+    rows = [line.split("\t") for line in (corpus / "split.tsv").read_text().splitlines()[1:]]
+    rng = random.Random(1234)  # the same shuffle every time, so parts never overlap
+    out = ["file\tfolder\tsplit"]
+    for folder, n in (("photos", photos), ("paintings", paintings)):
+        train = sorted(r[0] for r in rows if r[1] == folder and r[2] == "train")
+        rng.shuffle(train)
+        val = sorted(r[0] for r in rows if r[1] == folder and r[2] == "val")[:16]
+        (dest / folder).mkdir(parents=True, exist_ok=True)
+        for name, split, q in [(f, "train", quality) for f in train[part * n:(part + 1) * n]] + \
+                              [(f, "val", 95) for f in val]:
+            stem = Path(name).stem + ".jpg"
+            Image.open(corpus / folder / name).convert("RGB").save(dest / folder / stem, "JPEG", quality=q)
+            out.append(f"{stem}\t{folder}\t{split}")
+    (dest / "split.tsv").write_text("\n".join(out) + "\n")
+    return len(out) - 1
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    ap.add_argument("--part", type=int, default=0, help="which slice of the shuffled 'train' rows (0)")
+    ap.add_argument("--photos", type=int, default=900)
+    ap.add_argument("--paintings", type=int, default=1200)
+    ap.add_argument("--quality", type=int, default=75, help="JPEG quality of the training images (75)")
+    ap.add_argument("--init", type=Path, required=True, help="the AdaIN decoder to fine-tune")
+    ap.add_argument("--dest", type=Path, default=ROOT / ".dev")
+    args = ap.parse_args()
+    if (args.dest / "corpus").exists():
+        shutil.rmtree(args.dest / "corpus")
+    n = pack_corpus(args.corpus, args.dest / "corpus", args.part, args.photos, args.paintings, args.quality)
+    Weights.VGG16_KERAS_OFFLINE.value.state_dict()  # converts it into the cache once
+    state = load_file(str(cache_dir() / "vgg16-keras-offline.safetensors"))
+    save_file({k: v.half() for k, v in state.items() if int(k.split(".")[1]) <= CONV5_1},
+              str(args.dest / "vgg16_to_conv5_1.fp16.safetensors"))
+    shutil.copy(args.init, args.dest / "init.safetensors")
+    size = sum(p.stat().st_size for p in args.dest.rglob("*") if p.is_file())
+    print(f"packed {n} images and the VGG into {args.dest}: {size / 2**20:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
