@@ -149,7 +149,9 @@ def style_features(enc: Any, style: torch.Tensor, style_size: int, dev: torch.de
         if key in _STYLE_FEATURES:
             _STYLE_FEATURES.move_to_end(key)
             return _STYLE_FEATURES[key]
-    feats = enc(small.to(dev), list(levels))
+    # in the encoder's own memory layout, as the photo is: in NCHW the first max-pool alone took 0.37 s
+    # of a 1024 px call here (0.10 s channels-last)
+    feats = enc(small.to(dev).contiguous(memory_format=memory_format(dev, weights.dtype)), list(levels))
     with _STYLE_LOCK:
         _STYLE_FEATURES[key] = feats
         while len(_STYLE_FEATURES) > STYLE_CACHE_SIZE:
