@@ -22,6 +22,8 @@ from impasto.models import files
 
 PACKAGE_MODELS = Path(__file__).resolve().parents[1] / "src" / "impasto" / "assets" / "models"
 MAX_BYTES = 20_000_000
+#: what ``--set`` may write: provenance only, never a key a model's loader reads (slim, wct_levels, ...)
+PROVENANCE = ("recipe", "data", "data_sources", "init", "trained_on", "note")
 
 
 def ship(source: Path, name: str, benchmark: Path | None, keep: list[str], models: Path = PACKAGE_MODELS,
@@ -29,6 +31,9 @@ def ship(source: Path, name: str, benchmark: Path | None, keep: list[str], model
     src = files.model_file(source)
     kind, _ = files.read_meta(src)
     tensors, meta = files.load(src, kind, dtype=torch.float16)
+    bad = sorted(set(notes or {}) - set(PROVENANCE))
+    if bad:
+        raise SystemExit(f"ship_model: --set {bad[0]!r}: only {', '.join(PROVENANCE)} may be set")
     meta.update(notes or {})  # provenance the trainer could not know (where the run ran, what data it carried)
     if benchmark is not None:
         report = json.loads(benchmark.read_text())
@@ -41,6 +46,11 @@ def ship(source: Path, name: str, benchmark: Path | None, keep: list[str], model
     if dest.stat().st_size > MAX_BYTES:
         dest.unlink()
         raise SystemExit(f"ship_model: {src} is over {MAX_BYTES // 1_000_000} MB in fp16; not shipped")
+    try:
+        files.load(dest, kind)  # as users will: a file that does not load is not left in the package
+    except Exception as exc:
+        dest.unlink()
+        raise SystemExit(f"ship_model: the written file does not load ({exc}); not shipped") from exc
     return dest
 
 
@@ -51,7 +61,7 @@ def main() -> None:
     ap.add_argument("--benchmark", type=Path, help="a benchmark's JSON report to keep in the metadata")
     ap.add_argument("--keep", default="", help="comma list of the report's keys to keep (default: all)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=TEXT",
-                    help="a metadata entry to add or replace, e.g. trained_on='an H100'")
+                    help=f"a provenance entry to add or replace ({', '.join(PROVENANCE)}), e.g. trained_on='an H100'")
     args = ap.parse_args()
     bad = [kv for kv in args.set if "=" not in kv]
     if bad:

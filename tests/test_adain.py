@@ -52,6 +52,36 @@ def test_wct_gives_the_style_mean_and_full_covariance_where_adain_gives_only_the
         assert torch.allclose(cov_o, cov_s, atol=1e-3) == full
 
 
+def _wct_reference(c: torch.Tensor, s: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Whitening and colouring of one (C, H, W) map, written out in float64, weighted per position."""
+    f, g, w = c.double().flatten(1), s.double().flatten(1), weight.double().flatten()
+    mc = (f * w).sum(1, keepdim=True) / w.sum()
+    cc = ((f - mc) * w) @ (f - mc).T / w.sum() + eps * torch.eye(f.shape[0], dtype=torch.float64)
+    ms = g.mean(1, keepdim=True)
+    cs = (g - ms) @ (g - ms).T / g.shape[1] + eps * torch.eye(f.shape[0], dtype=torch.float64)
+
+    def power(m: torch.Tensor, p: float) -> torch.Tensor:
+        e, v = torch.linalg.eigh(m)
+        return v @ torch.diag(e.clamp_min(eps) ** p) @ v.T
+
+    return (power(cs, 0.5) @ power(cc, -0.5) @ (f - mc) + ms).reshape(c.shape)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_wct_matches_a_float64_reference_for_batches_regions_and_either_memory_layout(layout):
+    """The (positions, channels) formulation is free for channels-last maps (CPU inference) and must give
+    the textbook transform for NCHW (training) as well, per sample and within a weighted region."""
+    torch.manual_seed(2)
+    c = (torch.randn(3, 5, 9, 12) * 2 + 1).contiguous(memory_format=layout)
+    s = torch.randn(3, 5, 7, 20).contiguous(memory_format=layout)
+    region = torch.rand(3, 1, 9, 12)
+    for weights in (None, region):
+        out = wct(c, s, weights)
+        for i in range(3):
+            ref = _wct_reference(c[i], s[i], torch.ones(9, 12) if weights is None else region[i])
+            assert torch.allclose(out[i].double(), ref, rtol=1e-4, atol=1e-4)
+
+
 def test_masked_wct_gives_each_region_its_styles_covariance():
     """Each region gets its own painting's channel correlations (opposite signs here), which per-channel
     AdaIN statistics could not give."""

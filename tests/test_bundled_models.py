@@ -64,3 +64,32 @@ def test_bundled_monet_cyclegan_paints_a_real_photo_and_keeps_its_layout(content
     assert y.shape == x.shape
     assert (y - x).abs().mean() > 0.03  # it repaints the photo
     assert ssim(y, x) > 0.2  # and keeps where things are
+
+
+def test_shipping_a_model_records_provenance_and_refuses_keys_its_loader_reads(tmp_path):
+    """benchmarks/ship_model.py --set adds where a run ran and on what; a key the loader reads (slim,
+    wct_levels, ...) would write a bundled file that no longer loads, so it is refused and nothing is left."""
+    import importlib.util
+    from pathlib import Path
+
+    from impasto.models import adain
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ship_model.py"
+    spec = importlib.util.spec_from_file_location("ship_model", script)
+    ship_model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship_model)
+    dec = adain.SkipDecoder(4)
+    src = adain.save_decoder(tmp_path / "trained.safetensors", dec,
+                             {"backbone": "vgg16-keras-offline", "steps": 10})
+    models = tmp_path / "models"
+    models.mkdir()
+    dest = ship_model.ship(src, "mine", None, [], models=models, notes={"trained_on": "an H100"})
+    kind, meta = files.read_meta(dest)
+    assert kind == adain.KIND and meta["trained_on"] == "an H100" and meta["steps"] == 10
+    from safetensors import safe_open
+
+    with safe_open(str(dest), framework="pt") as fh:
+        assert all(fh.get_tensor(k).dtype == torch.float16 for k in fh.keys())  # noqa: SIM118
+    with pytest.raises(SystemExit, match="'slim'"):
+        ship_model.ship(src, "broken", None, [], models=models, notes={"slim": "2"})
+    assert not (models / "broken.safetensors").exists()

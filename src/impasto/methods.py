@@ -134,8 +134,8 @@ _STYLE_LOCK = threading.Lock()
 STYLE_CACHE_SIZE = 8
 
 
-def style_features(enc: Any, style: torch.Tensor, style_size: int, dev: torch.device,
-                   levels: tuple[str, ...]) -> dict[str, torch.Tensor]:
+def style_features(enc: Any, style: torch.Tensor, style_size: int, dev: torch.device, levels: tuple[str, ...],
+                   layout: torch.memory_format = torch.contiguous_format) -> dict[str, torch.Tensor]:
     """The style image's features at ``levels``, remembered by content (a few recent styles): a video or
     a folder batch with one painting encodes it once, not once per frame (0.13 s each at 512 px here)."""
     # what the encoder sees (a tiny or thin painting repeated up to the size VGG needs); hashing it is
@@ -144,14 +144,14 @@ def style_features(enc: Any, style: torch.Tensor, style_size: int, dev: torch.de
     pixels = small.detach().float().cpu().contiguous()
     digest = hashlib.blake2b(pixels.numpy().tobytes(), digest_size=16).hexdigest()
     weights = next(enc.parameters())
-    key = (id(enc), str(weights.dtype), str(dev), tuple(pixels.shape), digest, levels)
+    key = (id(enc), str(weights.dtype), str(dev), tuple(pixels.shape), digest, levels, str(layout))
     with _STYLE_LOCK:
         if key in _STYLE_FEATURES:
             _STYLE_FEATURES.move_to_end(key)
             return _STYLE_FEATURES[key]
-    # in the encoder's own memory layout, as the photo is: in NCHW the first max-pool alone took 0.37 s
-    # of a 1024 px call here (0.10 s channels-last)
-    feats = enc(small.to(dev).contiguous(memory_format=memory_format(dev, weights.dtype)), list(levels))
+    # ``layout``: the photo's (channels-last under bf16); in NCHW the bf16 encoder's first max-pool alone
+    # took 0.37 s of a 1024 px call here (0.10 s channels-last)
+    feats = enc(small.to(dev).contiguous(memory_format=layout), list(levels))
     with _STYLE_LOCK:
         _STYLE_FEATURES[key] = feats
         while len(_STYLE_FEATURES) > STYLE_CACHE_SIZE:
@@ -289,7 +289,7 @@ def _decode(work: torch.Tensor, styles: list[torch.Tensor], weights: list[float]
         mask = _pad_for_decoder(mask)
     with torch.inference_mode(), autocast(dev, dtype):
         fc = enc(padded.to(dev).contiguous(memory_format=mf), list(dec.levels))
-        fs = [style_features(enc, s, style_size, dev, dec.levels) for s in styles]
+        fs = [style_features(enc, s, style_size, dev, dec.levels, mf) for s in styles]
         y = dec(stylize_features(fc, fs, weights, options.strength, dec,
                                  None if mask is None else mask.to(dev)[:, :1]))
     return y.float().cpu()[..., :h, :w].clamp(0, 1), dev, dtype
