@@ -48,14 +48,28 @@ FREEZE = {"dcgan": ["--freeze-d", "2"], "vae": ["--freeze-encoder", "1"]}
 SAMPLE_SEED = 2024
 
 
-def _done(out: Path, steps: int) -> bool:
+def _recipe(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    """What a finished run's model file must record to count as this benchmark's run."""
+    ops = ",".join(t.strip() for t in args.diff_augment.split(",") if t.strip())  # as the model file writes it
+    return {"steps": args.steps, **({"ema": args.ema, "diff_augment": ops} if kind == "dcgan" else {})}
+
+
+def _done(out: Path, recipe: dict[str, Any]) -> bool:
+    """Complete with this recipe: skip it. Another recipe's run in the folder stops the benchmark
+    rather than being scored under this one's name."""
     model = out / "model.safetensors"
-    return model.is_file() and files.read_meta(model)[1].get("steps") == steps
+    if not model.is_file():
+        return False
+    meta = files.read_meta(model)[1]
+    found = {k: meta.get(k, 0.0 if k == "ema" else "") for k in recipe}
+    if found["steps"] == recipe["steps"] and found != recipe:
+        raise SystemExit(f"{out} holds a run of another recipe ({found}, not {recipe}); pass another --work")
+    return found == recipe
 
 
-def _train(argv: list[str], out: Path, steps: int) -> float:
+def _train(argv: list[str], out: Path, recipe: dict[str, Any]) -> float:
     """Train (or resume, or skip when complete) one run; seconds spent now."""
-    if _done(out, steps):
+    if _done(out, recipe):
         return 0.0
     resume = ["--resume"] if (out / "checkpoints").is_dir() else []
     t0 = time.perf_counter()
@@ -76,6 +90,8 @@ def _argv(kind: str, meta: dict[str, Any], args: argparse.Namespace, seed: int, 
         argv += ["--max-images", str(args.max_images)]
     if kind == "vae":
         argv += ["--val-kid", "--kl-warmup", str(max(1, args.steps // 4))]
+    else:  # the small-folder GAN recipe, the same for both arms
+        argv += ["--ema", str(args.ema), "--diff-augment", args.diff_augment]
     return argv
 
 
@@ -125,7 +141,7 @@ def run_kind(kind: str, pretrained: Path, args: argparse.Namespace) -> dict[str,
         for arm in runs:
             out = args.work / f"{kind}_{arm}_seed{seed}"
             extra = ["--finetune-from", str(pretrained), *FREEZE[kind]] if arm == "finetuned" else []
-            seconds = _train([*_argv(kind, meta, args, seed, out), *extra], out, args.steps)
+            seconds = _train([*_argv(kind, meta, args, seed, out), *extra], out, _recipe(kind, args))
             runs[arm][seed] = {**_score(kind, out, held, args, size), "seconds": seconds, "curve": _curve(out)}
     report = {"pretrained": str(pretrained), "size": size, "held_out": len(held), "steps": args.steps,
               "kid": _summary(runs, "kid"),
@@ -183,6 +199,8 @@ def main() -> None:
     ap.add_argument("--max-eval", type=int, default=None, help="at most this many held-out paintings")
     ap.add_argument("--steps", type=int, default=800, help="steps of every fine-tuned and scratch run (800)")
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--ema", type=float, default=0.0, help="DCGAN runs: generator average decay (0 = off)")
+    ap.add_argument("--diff-augment", default="", help="DCGAN runs: DiffAugment ops, e.g. color,translation,cutout")
     ap.add_argument("--points", type=int, default=8, help="checkpoints (validation points) per run (8)")
     ap.add_argument("--seeds", default="0,1,2", help="comma list (0,1,2)")
     ap.add_argument("--samples", type=int, default=256, help="samples per model for KID (256)")
@@ -202,6 +220,7 @@ def main() -> None:
                if path is not None}
     _plot(reports, args.work / "curves.png")
     result = {"prefix": args.prefix, "eval_splits": args.eval_splits, "seeds": args.seed_list, "quick": args.quick,
+              "dcgan_recipe": _recipe("dcgan", args), "batch": args.batch,
               **reports, "seconds": round(time.perf_counter() - t0, 1)}
     (args.work / "report.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))

@@ -100,13 +100,14 @@ def test_training_lowers_the_cycle_loss_and_writes_samples_plot_model(tiny_run):
     assert kind == "cyclegan" and meta["steps"] == 24 and meta["ngf"] == 8
 
 
-def test_resume_restores_optimizers_and_pools_exactly(demo_data, tmp_path):
+@pytest.mark.parametrize("recipe", [(), ("--diff-augment", "translation,cutout")], ids=["plain", "diffaugment"])
+def test_resume_restores_optimizers_and_pools_exactly(demo_data, tmp_path, recipe):
     straight, resumed = tmp_path / "s", tmp_path / "r"
-    assert main(_train(demo_data, straight, 6, "--decay-from", "1")) == 0
-    assert main(_train(demo_data, resumed, 3, "--decay-from", "1")) == 0
+    assert main(_train(demo_data, straight, 6, "--decay-from", "1", *recipe)) == 0
+    assert main(_train(demo_data, resumed, 3, "--decay-from", "1", *recipe)) == 0
     state = ckpt.load(ckpt.latest(resumed / "checkpoints"))
     assert len(state["extra"]["pools"]["A"]["images"]) == 2 and "G" in state["optimizers"]
-    assert main(_train(demo_data, resumed, 6, "--decay-from", "1", "--resume")) == 0
+    assert main(_train(demo_data, resumed, 6, "--decay-from", "1", "--resume", *recipe)) == 0
     a, _ = files.load(straight / "model.safetensors", "cyclegan")
     b, _ = files.load(resumed / "model.safetensors", "cyclegan")
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -151,3 +152,16 @@ def test_translate_refuses_other_models_and_missing_files(tmp_path, content_path
     assert "not a CycleGAN" in err and err.count("\n") == 1
     assert main(["translate", str(content_path), "--model", str(tmp_path / "none"), "-o", str(tmp_path / "x.png")]) == 2
     assert not (tmp_path / "x.png").exists()
+
+
+def test_diff_augment_reaches_the_discriminators_and_is_recorded(demo_data, tmp_path, capsys):
+    plain, augmented = tmp_path / "p", tmp_path / "a"
+    assert main(_train(demo_data, plain, 3)) == 0
+    assert main(_train(demo_data, augmented, 3, "--diff-augment", "translation,cutout")) == 0
+    d_plain = ckpt.load(ckpt.latest(plain / "checkpoints"))["models"]["D_b"]
+    d_aug = ckpt.load(ckpt.latest(augmented / "checkpoints"))["models"]["D_b"]
+    assert any(not torch.equal(d_plain[k], d_aug[k]) for k in d_plain)  # same seed, other inputs
+    assert files.read_meta(augmented / "model.safetensors")[1]["diff_augment"] == "translation,cutout"
+    assert files.read_meta(plain / "model.safetensors")[1]["diff_augment"] == ""
+    assert main(_train(demo_data, tmp_path / "bad", 1, "--diff-augment", "flip")) == 2
+    assert "--diff-augment: unknown augmentation 'flip'" in capsys.readouterr().err

@@ -129,11 +129,15 @@ def test_finetune_refuses_another_kind_or_architecture(dcgan_run, vae_run, faces
     assert "does not fit" in capsys.readouterr().err
 
 
-def test_resume_continues_a_dcgan_exactly(faces, tmp_path):
+SMALL_FOLDER = ("--ema", "0.9", "--diff-augment", "color,translation,cutout")
+
+
+@pytest.mark.parametrize("recipe", [(), SMALL_FOLDER], ids=["plain", "ema-and-diffaugment"])
+def test_resume_continues_a_dcgan_exactly(faces, tmp_path, recipe):
     straight, resumed = tmp_path / "s", tmp_path / "r"
-    assert main(_dcgan(faces / "pretrain", straight, 10, "--device", "cpu")) == 0
-    assert main(_dcgan(faces / "pretrain", resumed, 5, "--device", "cpu")) == 0
-    assert main(_dcgan(faces / "pretrain", resumed, 10, "--device", "cpu", "--resume")) == 0
+    assert main(_dcgan(faces / "pretrain", straight, 10, "--device", "cpu", *recipe)) == 0
+    assert main(_dcgan(faces / "pretrain", resumed, 5, "--device", "cpu", *recipe)) == 0
+    assert main(_dcgan(faces / "pretrain", resumed, 10, "--device", "cpu", "--resume", *recipe)) == 0
     a, _ = files.load(straight / "model.safetensors", "dcgan")
     b, _ = files.load(resumed / "model.safetensors", "dcgan")
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -187,3 +191,50 @@ def test_kernel_distance_is_near_zero_for_one_distribution_and_large_for_another
     shifted = torch.randn(200, 8, generator=gen, dtype=torch.float64) + 1.5
     same, other = kernel_distance(a, b), kernel_distance(a, shifted)
     assert abs(same) < 0.1 * other and other > 0
+
+
+def test_dcgan_with_ema_exports_and_samples_the_weight_average_not_the_last_generator(faces, tmp_path):
+    from impasto.train import checkpoint as ckpt
+
+    out = tmp_path / "ema"
+    assert main(_dcgan(faces / "target", out, 5, "--device", "cpu", *SMALL_FOLDER)) == 0
+    shipped, meta = files.load(out / "model.safetensors", "dcgan", dtype=torch.float32)
+    assert meta["ema"] == 0.9 and meta["diff_augment"] == "color,translation,cutout"
+    state = ckpt.load(ckpt.latest(out / "checkpoints"))["models"]
+    key = "net.0.weight"
+    assert torch.allclose(shipped[f"G.{key}"], state["G_ema"][key].float(), atol=1e-3)  # fp16 on disk
+    assert not torch.allclose(state["G_ema"][key], state["G"][key])  # an average, not the last step's weights
+    assert torch.allclose(shipped["D.blocks.0.0.weight"], state["D"]["blocks.0.0.weight"].float(), atol=1e-3)
+
+
+def test_dcgan_refuses_an_unknown_augmentation_or_decay_with_one_line(faces, tmp_path, capsys):
+    assert main(_dcgan(faces / "target", tmp_path / "a", 2, "--diff-augment", "color,rotate")) == 2
+    err = capsys.readouterr().err
+    assert "--diff-augment" in err and "'rotate'" in err and len(err.strip().splitlines()) == 1
+    assert main(_dcgan(faces / "target", tmp_path / "b", 2, "--ema", "1")) == 2
+    assert "--ema must be in [0, 1)" in capsys.readouterr().err
+
+
+def test_diff_augment_is_seeded_differentiable_and_each_op_does_what_it_says():
+    from impasto.train.augment import color, cutout, diff_augment, parse_policy, translation
+
+    x = torch.rand(4, 3, 16, 16, requires_grad=True)
+    policy = parse_policy("color, translation,cutout")
+    a = diff_augment(x, policy, torch.Generator().manual_seed(3))
+    b = diff_augment(x, policy, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and a.shape == x.shape
+    a.sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0  # the generator still gets gradients
+    dot = torch.zeros(8, 1, 16, 16)
+    dot[:, :, 8, 8] = 1
+    moved = translation(dot, torch.Generator().manual_seed(0))
+    assert torch.equal(moved.sum(dim=(1, 2, 3)), torch.ones(8))  # whole pixels: the dot moves, stays one pixel
+    assert (moved[:, 0, 8, 8] == 0).any() and all(int(m.nonzero()[0, 1]) in range(6, 11) for m in moved)
+    holes = cutout(torch.ones(8, 3, 16, 16), torch.Generator().manual_seed(0))
+    zeros = (holes[:, 0] == 0).float().mean(dim=(1, 2))
+    assert bool((zeros > 0).all()) and bool((zeros <= 0.25).all())  # an 8x8 square, at most, per image
+    grey = torch.full((2, 3, 4, 4), 0.5)
+    shifted = color(grey, torch.Generator().manual_seed(0))
+    assert not torch.allclose(shifted, grey) and float(shifted.std(dim=(1, 2, 3)).max()) < 1e-6  # flat stays flat
+    with pytest.raises(ValueError, match="'rotate'"):
+        parse_policy("color,rotate")

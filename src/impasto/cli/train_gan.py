@@ -55,6 +55,12 @@ def steps_for(args: argparse.Namespace, n_samples: int) -> int:
     return per_epoch
 
 
+def _add_diff_augment(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--diff-augment", default="", metavar="OPS",
+                   help="differentiable augmentation of the discriminators' real and generated inputs, a comma "
+                        "list of color, translation, cutout (for small folders; default: none)")
+
+
 def register_cyclegan(tsub: argparse._SubParsersAction) -> None:
     from impasto.cli.train_common import add_loop_options
 
@@ -76,6 +82,7 @@ def register_cyclegan(tsub: argparse._SubParsersAction) -> None:
     c.add_argument("--pool", type=int, default=50, help="image history size for the discriminators (50)")
     c.add_argument("--decay-from", type=fraction, default=0.5, help="linear LR decay over the last part (0.5)")
     c.add_argument("--names", default="A,B", help="names of the two collections, for the record (A,B)")
+    _add_diff_augment(c)
     add_loop_options(c, steps=2000, batch=1, size=256)
     c.set_defaults(func=run_cyclegan)
 
@@ -97,6 +104,7 @@ def run_cyclegan(args: argparse.Namespace) -> int:
     opts = CycleOptions(ngf=args.ngf, n_blocks=args.blocks, cycle_weight=args.cycle_weight,
                         identity_weight=args.identity_weight, perceptual_weight=args.perceptual_weight, lr=args.lr,
                         pool=args.pool, decay_from=args.decay_from, steps=args.steps, size=args.size,
+                        augment=args.diff_augment,
                         val_a=a_val, val_b=b_val, names=names if len(names) == 2 else ("A", "B"),
                         data=f"A: {a_train.described}; B: {b_train.described}")
     return run_recipe(CycleGANRecipe(opts), data, cfg, args, "cyclegan", steps_per_epoch=per_epoch,
@@ -127,6 +135,10 @@ def register_generative(tsub: argparse._SubParsersAction) -> None:
     d.add_argument("--ngf", type=positive_int, default=64)
     d.add_argument("--ndf", type=positive_int, default=64)
     d.add_argument("--lr", type=nonneg_float, default=2e-4)
+    d.add_argument("--ema", type=nonneg_float, default=0.0,
+                   help="keep an exponential moving average of the generator with this decay (e.g. 0.99) and "
+                        "sample and export it (0 = off)")
+    _add_diff_augment(d)
     add_loop_options(d, steps=2000, batch=64, size=64)
     d.set_defaults(func=run_dcgan)
 
@@ -173,8 +185,8 @@ def run_dcgan(args: argparse.Namespace) -> int:
     train_set, val, per_epoch = _generative_data(args)
     cfg = loop_config(args)
     opts = DCGANOptions(size=args.size, nz=args.nz, ngf=args.ngf, ndf=args.ndf, lr=args.lr,
-                        finetune_from=args.finetune_from, freeze_d=args.freeze_d, val_images=val,
-                        data=train_set.described)
+                        finetune_from=args.finetune_from, freeze_d=args.freeze_d, ema=args.ema,
+                        augment=args.diff_augment, val_images=val, data=train_set.described)
     return _run_generative(args, DCGANRecipe(opts), train_set, per_epoch, cfg)
 
 

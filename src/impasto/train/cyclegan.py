@@ -17,8 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from impasto.errors import InputError
 from impasto.models import files
 from impasto.models.cyclegan import KIND, CycleGenerators, ImagePool, PatchDiscriminator, lsgan
+from impasto.train.augment import diff_augment, parse_policy
 from impasto.train.data import sample_generator
 from impasto.train.loop import Context, Recipe
 
@@ -58,6 +60,7 @@ class CycleOptions:
     steps: int = 1000
     size: int = 256
     backbone: str | None = None
+    augment: str = ""  # DiffAugment ops for the discriminators' inputs (real and generated), e.g. "translation"
     val_a: list[torch.Tensor] = field(default_factory=list)
     val_b: list[torch.Tensor] = field(default_factory=list)
     names: tuple[str, str] = ("A", "B")
@@ -93,6 +96,10 @@ class CycleGANRecipe(Recipe):
         decay = linear_decay(o.steps, o.decay_from)
         self.schedulers = {k: torch.optim.lr_scheduler.LambdaLR(v, decay) for k, v in self.optimizers.items()}
         self.pools = {"A": ImagePool(o.pool, seed=1), "B": ImagePool(o.pool, seed=2)}
+        try:
+            self.policy = parse_policy(o.augment)
+        except ValueError as exc:
+            raise InputError(f"--diff-augment: {exc}") from exc
         self.encoder = None
         self.weights_name = None
         if o.perceptual_weight > 0:
@@ -108,13 +115,19 @@ class CycleGANRecipe(Recipe):
         return sum((F.mse_loss(fx[n].float(), fy[n].float()) / (fy[n].float().pow(2).mean() + 1e-8)
                     for n in PERCEPTUAL_LAYERS), torch.zeros((), device=x.device)) / len(PERCEPTUAL_LAYERS)
 
+    def _aug(self, x: torch.Tensor) -> torch.Tensor:
+        """The discriminators see real and generated images through the same random augmentation
+        (independent draws); cycle and identity terms see them unaugmented."""
+        return diff_augment(x, self.policy, self.step_generator()) if self.policy else x
+
     def loss(self, phase: str, batch: Any, cache: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         a, b = batch
         o = self.opts
         if phase == "G":
             r = self.net("G")(a, b, identity=o.identity_weight > 0)
             fake_a, fake_b, rec_a, rec_b = r["fake_a"], r["fake_b"], r["rec_a"], r["rec_b"]
-            adv = lsgan(self.models["D_b"](fake_b), True) + lsgan(self.models["D_a"](fake_a), True)
+            d_a, d_b = self.models["D_a"], self.models["D_b"]
+            adv = lsgan(d_b(self._aug(fake_b)), True) + lsgan(d_a(self._aug(fake_a)), True)
             cycle = F.l1_loss(rec_a.float(), a) + F.l1_loss(rec_b.float(), b)
             total = adv + o.cycle_weight * cycle
             logs = {"adv_g": float(adv.detach()), "cycle": float(cycle.detach())}
@@ -131,8 +144,8 @@ class CycleGANRecipe(Recipe):
             return total, logs
         n = a.shape[0]
         pa, pb = self.pools["A"].query(cache["fake_a"]), self.pools["B"].query(cache["fake_b"])
-        real_a, fake_a = self.net("D_a")(torch.cat([a, pa.to(a.dtype)])).split(n)  # one forward each (DDP)
-        real_b, fake_b = self.net("D_b")(torch.cat([b, pb.to(b.dtype)])).split(n)
+        real_a, fake_a = self.net("D_a")(torch.cat([self._aug(a), self._aug(pa.to(a.dtype))])).split(n)  # one forward
+        real_b, fake_b = self.net("D_b")(torch.cat([self._aug(b), self._aug(pb.to(b.dtype))])).split(n)  # each (DDP)
         loss_a = 0.5 * (lsgan(real_a, True) + lsgan(fake_a, False))
         loss_b = 0.5 * (lsgan(real_b, True) + lsgan(fake_b, False))
         return loss_a + loss_b, {"d_a": float(loss_a.detach()), "d_b": float(loss_b.detach())}
@@ -178,4 +191,4 @@ class CycleGANRecipe(Recipe):
             "ngf": o.ngf, "n_blocks": o.n_blocks, "steps": step, "size": o.size, "names": list(o.names),
             "cycle_weight": o.cycle_weight, "identity_weight": o.identity_weight,
             "perceptual_weight": o.perceptual_weight, "perceptual_backbone": self.weights_name, "lr": o.lr,
-            "data": o.data})
+            "diff_augment": ",".join(self.policy), "data": o.data})

@@ -9,6 +9,7 @@ upwards on small sets). Lower is better; comparable across runs on the same vali
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from impasto.errors import InputError
 from impasto.models import files
 from impasto.models.dcgan import KIND, Discriminator, Generator, generate
+from impasto.train.augment import diff_augment, parse_policy
 from impasto.train.finetune import TransferRecipe, load_into, load_pretrained
 from impasto.train.loop import Context
 
@@ -34,6 +36,8 @@ class DCGANOptions:
     lr: float = 2e-4
     finetune_from: str | None = None
     freeze_d: int = 0
+    ema: float = 0.0  # decay of the generator's weight average (0: off); samples and the export use it
+    augment: str = ""  # DiffAugment ops for the discriminator's inputs, e.g. "color,translation,cutout"
     val_images: list[torch.Tensor] = field(default_factory=list)
     data: str = ""  # what it was trained on (files, split, selection): the record and the model file
 
@@ -65,7 +69,15 @@ class DCGANRecipe(TransferRecipe):
             self.frozen = d.freeze(o.freeze_d)
         except ValueError as exc:
             raise InputError(str(exc)) from exc
+        try:
+            self.policy = parse_policy(o.augment)
+        except ValueError as exc:
+            raise InputError(f"--diff-augment: {exc}") from exc
+        if not 0 <= o.ema < 1:
+            raise InputError(f"--ema must be in [0, 1), got {o.ema}")
         self.models = {"G": g.to(ctx.device), "D": d.to(ctx.device)}
+        if o.ema:  # starts as G (the pretrained generator when fine-tuning); never trained by an optimizer
+            self.models["G_ema"] = copy.deepcopy(self.models["G"]).requires_grad_(False)
         betas = (0.5, 0.999)
         self.optimizers = {"D": torch.optim.Adam([p for p in d.parameters() if p.requires_grad], lr=o.lr, betas=betas),
                            "G": torch.optim.Adam(g.parameters(), lr=o.lr, betas=betas)}
@@ -75,37 +87,60 @@ class DCGANRecipe(TransferRecipe):
     def _z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.opts.nz, generator=self.step_generator()).to(self.ctx.device)
 
+    def _aug(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.policy, self.step_generator()) if self.policy else x
+
+    def _sampler(self) -> Generator:
+        return self.models.get("G_ema", self.models["G"])  # type: ignore[return-value]
+
     def loss(self, phase: str, batch: Any, cache: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         real = batch
         n = real.shape[0]
         if phase == "D":
             with torch.no_grad():
                 fake = self.models["G"](self._z(n))
-            real_logit, fake_logit = self.net("D")(real, fake)
+            real_logit, fake_logit = self.net("D")(self._aug(real), self._aug(fake))
             loss = (F.binary_cross_entropy_with_logits(real_logit.float(), torch.ones(n, device=real.device))
                     + F.binary_cross_entropy_with_logits(fake_logit.float(), torch.zeros(n, device=real.device)))
             return loss, {"d": float(loss.detach()), "d_real": float(torch.sigmoid(real_logit.detach().float()).mean())}
         fake = self.net("G")(self._z(n))
-        (logit,) = self.models["D"](fake)
+        (logit,) = self.models["D"](self._aug(fake))
         loss = F.binary_cross_entropy_with_logits(logit.float(), torch.ones(n, device=real.device))
         return loss, {"g": float(loss.detach())}
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """The generator's exponential moving average, its decay ramped up over the first steps
+        ((1 + t) / (10 + t)) so a run from random weights does not keep them for long. Why: GAN
+        generators oscillate from step to step on a small folder; the average of the recent ones is a
+        steadier, usually better, generator (Karras et al., Yazici et al. 2019)."""
+        if "G_ema" not in self.models:
+            return
+        decay = min(self.opts.ema, (1 + self.step) / (10 + self.step))
+        avg, live = self.models["G_ema"], self.models["G"]
+        for a, p in zip(avg.parameters(), live.parameters(), strict=True):
+            a.lerp_(p, 1 - decay)
+        for a, b in zip(avg.buffers(), live.buffers(), strict=True):
+            a.copy_(b)
 
     def validate(self) -> dict[str, float]:
         if len(self.opts.val_images) < 2:
             return {}
         n = max(len(self.opts.val_images), 64)
         z = torch.randn(n, self.opts.nz, generator=torch.Generator().manual_seed(SAMPLE_SEED + 1))
-        fake = generate(self.models["G"], z.to(self.ctx.device))  # type: ignore[arg-type]
+        fake = generate(self._sampler(), z.to(self.ctx.device))
         return set_distances(fake, self.opts.val_images, self.opts.size)
 
     def sample(self, step: int) -> Any:
         from impasto.sheet import grid
 
-        fake = generate(self.models["G"], self.fixed_z.to(self.ctx.device))  # type: ignore[arg-type]
+        fake = generate(self._sampler(), self.fixed_z.to(self.ctx.device))
         return grid(list(fake.split(1)), columns=8, cell=max(64, self.opts.size))
 
     def export(self, path: Path, step: int) -> None:
         o = self.opts
-        files.save(path, KIND, files.flat(self.models), {
+        shipped = {"G": self._sampler(), "D": self.models["D"]}  # the averaged generator when there is one
+        files.save(path, KIND, files.flat(shipped), {
             "size": o.size, "nz": o.nz, "ngf": o.ngf, "ndf": o.ndf, "steps": step, "lr": o.lr,
-            "finetuned_from": o.finetune_from, "freeze_d": o.freeze_d, "data": o.data})
+            "finetuned_from": o.finetune_from, "freeze_d": o.freeze_d, "ema": o.ema,
+            "diff_augment": ",".join(self.policy), "data": o.data})

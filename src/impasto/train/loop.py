@@ -98,6 +98,10 @@ class Recipe:
             self._noise = (self.step, sample_generator(self.seed + 101, self.rank, self.step))
         return self._noise[1]
 
+    def after_step(self) -> None:
+        """Once after each optimizer step, every phase done (e.g. a weight average's update)."""
+        return None
+
     def validate(self) -> dict[str, float]:
         return {}
 
@@ -324,8 +328,8 @@ def _resume(recipe: Recipe, scalers: dict[str, Any], path: Path) -> tuple[int, i
 
 
 def _optimizer_step(recipe: Recipe, micro: list[Any], scalers: dict[str, Any], ctx: Context) -> dict[str, float]:
-    """One optimizer step of every phase over the micro-batches (gradients synced on the last one);
-    returns the losses averaged over the micro-batches."""
+    """One optimizer step of every phase over the micro-batches (gradients synced on the last one), then
+    the recipe's ``after_step``; returns the losses averaged over the micro-batches."""
     sums: dict[str, float] = {}
     caches: list[dict[str, Any]] = [{} for _ in micro]
     for phase, names in recipe.phases.items():
@@ -346,6 +350,7 @@ def _optimizer_step(recipe: Recipe, micro: list[Any], scalers: dict[str, Any], c
         scalers[phase].step(opt)
         scalers[phase].update()
         recipe._phase = None
+    recipe.after_step()
     return sums
 
 
