@@ -151,13 +151,13 @@ ship-cyclegan-paintings:
 # ($(TRANSFER_TARGET): 261; DCGAN --freeze-d 2, VAE --freeze-encoder 1) vs trained from scratch on them, the same
 # steps; benchmarks/transfer_paintings.py scores samples against the held-out Monets. Measured here (session 8,
 # one thread beside another one-thread run): DCGAN pretraining (batch 64) 1.2-1.3 s/step, VAE pretraining 0.4 s/step,
-# each 600-step run on the paintings 7-8 min (DCGAN) or ~2 min (VAE): about 2 h in all. Everything resumes: run
+# each 600-step run on the paintings 6.5-8 min (DCGAN) or ~2-3 min (VAE): about 2 h 40 min for 5 seeds. Everything resumes: run
 # it again and finished runs are skipped. Session 12: both DCGAN arms keep a generator average (--ema 0.99) and
 # augment the discriminator's inputs (DiffAugment); without them 600 steps on 261 paintings swung the KID by 10x
 # between checkpoints. The runs go to $(TRANSFER_RUNS), the pretrained models stay in $(TRANSFER_WORK).
 TRANSFER_PRETRAIN_STEPS ?= 1500
 TRANSFER_STEPS ?= 600
-TRANSFER_SEEDS ?= 0,1,2
+TRANSFER_SEEDS ?= 0,1,2,3,4
 TRANSFER_TARGET ?= kmonet_
 TRANSFER_WORK ?= build/transfer_paintings
 TRANSFER_EVAL ?=

@@ -181,7 +181,8 @@ def _plot(reports: dict[str, Any], path: Path) -> None:
                     ax.annotate(f"s{seed}", run["curve"][-1], fontsize=6, color=colour)
         ax.set_title(f"{kind}: validation KID ('val' rows) per seed")
         ax.set_xlabel("step")
-        ax.set_ylabel("KID (lower is better)")
+        ax.set_yscale("symlog", linthresh=1)  # one GAN checkpoint can be 100x the others; KID may be < 0
+        ax.set_ylabel("KID (lower is better; log above 1)")
         ax.legend()
     fig.tight_layout()
     fig.savefig(path)
