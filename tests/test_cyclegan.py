@@ -165,3 +165,5 @@ def test_diff_augment_reaches_the_discriminators_and_is_recorded(demo_data, tmp_
     assert files.read_meta(plain / "model.safetensors")[1]["diff_augment"] == ""
     assert main(_train(demo_data, tmp_path / "bad", 1, "--diff-augment", "flip")) == 2
     assert "--diff-augment: unknown augmentation 'flip'" in capsys.readouterr().err
+    assert main(_train(demo_data, plain, 6, "--diff-augment", "translation", "--resume")) == 2
+    assert "--resume: this run was trained with {'diff_augment': ''}" in capsys.readouterr().err

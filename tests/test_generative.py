@@ -238,3 +238,29 @@ def test_diff_augment_is_seeded_differentiable_and_each_op_does_what_it_says():
     assert not torch.allclose(shifted, grey) and float(shifted.std(dim=(1, 2, 3)).max()) < 1e-6  # flat stays flat
     with pytest.raises(ValueError, match="'rotate'"):
         parse_policy("color,rotate")
+
+
+def test_the_generator_average_follows_its_formula_through_the_warm_up_and_past_the_cap():
+    from impasto.train.dcgan import DCGANOptions, DCGANRecipe
+    from impasto.train.loop import Context
+
+    recipe = DCGANRecipe(DCGANOptions(size=32, nz=8, ngf=4, ndf=4, ema=0.3))
+    recipe.setup(Context(torch.device("cpu"), None))
+    live, avg = recipe.models["G"].net[0].weight, recipe.models["G_ema"].net[0].weight
+    expected = live.detach().clone()
+    for t in range(6):  # decay (1+t)/(10+t): 0.1, 0.18, 0.25, 0.31 then the cap 0.3
+        with torch.no_grad():
+            live.add_(1.0)  # an optimizer step's worth of change
+        recipe.step = t
+        recipe.after_step()
+        decay = min(0.3, (1 + t) / (10 + t))
+        expected = decay * expected + (1 - decay) * live.detach()
+        assert torch.allclose(avg, expected, atol=1e-6), t
+
+
+def test_resuming_under_other_small_folder_settings_is_refused_with_one_line(faces, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(_dcgan(faces / "target", out, 5, "--device", "cpu", "--ema", "0.9")) == 0
+    assert main(_dcgan(faces / "target", out, 10, "--device", "cpu", "--ema", "0.5", "--resume")) == 2
+    err = capsys.readouterr().err
+    assert "--resume: this run was trained with" in err and len(err.strip().splitlines()) == 1

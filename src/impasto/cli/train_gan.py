@@ -136,8 +136,8 @@ def register_generative(tsub: argparse._SubParsersAction) -> None:
     d.add_argument("--ndf", type=positive_int, default=64)
     d.add_argument("--lr", type=nonneg_float, default=2e-4)
     d.add_argument("--ema", type=nonneg_float, default=0.0,
-                   help="keep an exponential moving average of the generator with this decay (e.g. 0.99) and "
-                        "sample and export it (0 = off)")
+                   help="keep an exponential moving average of the generator with this decay (e.g. 0.99; "
+                        "ramped up as (1+t)/(10+t) over the first steps) and sample and export it (0 = off)")
     _add_diff_augment(d)
     add_loop_options(d, steps=2000, batch=64, size=64)
     d.set_defaults(func=run_dcgan)

@@ -9,8 +9,12 @@ differentiable, it still passes gradients to the generator. Every op works on im
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+
+from impasto.errors import InputError
 
 POLICIES = ("color", "translation", "cutout")
 
@@ -70,3 +74,13 @@ def diff_augment(x: torch.Tensor, policy: tuple[str, ...], gen: torch.Generator)
     for op in policy:
         x = _OPS[op](x, gen)
     return x
+
+
+def check_same_recipe(saved: dict[str, Any] | None, current: dict[str, Any]) -> None:
+    """Refuse to resume a run under other small-folder settings (``--ema``, ``--diff-augment``): the
+    result would be scored under one recipe's name while trained under two. A checkpoint written
+    before these settings were recorded had neither."""
+    before = saved if saved is not None else {k: (0.0 if k == "ema" else "") for k in current}
+    if before != current:
+        raise InputError(f"--resume: this run was trained with {before}, not {current}; pass the same settings "
+                         "or use another --out")

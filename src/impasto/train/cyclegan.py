@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from impasto.errors import InputError
 from impasto.models import files
 from impasto.models.cyclegan import KIND, CycleGenerators, ImagePool, PatchDiscriminator, lsgan
-from impasto.train.augment import diff_augment, parse_policy
+from impasto.train.augment import check_same_recipe, diff_augment, parse_policy
 from impasto.train.data import sample_generator
 from impasto.train.loop import Context, Recipe
 
@@ -179,9 +179,11 @@ class CycleGANRecipe(Recipe):
         return grid(cells, columns=3, cell=160) if cells else None
 
     def extra_state(self) -> dict[str, Any]:
-        return {"pools": {k: p.state_dict() for k, p in self.pools.items()}}
+        return {"pools": {k: p.state_dict() for k, p in self.pools.items()},
+                "recipe": {"diff_augment": ",".join(self.policy)}}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
+        check_same_recipe(state.get("recipe"), {"diff_augment": ",".join(self.policy)})
         for k, p in state.get("pools", {}).items():
             self.pools[k].load_state_dict(p)
 
