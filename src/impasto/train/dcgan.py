@@ -121,9 +121,9 @@ class DCGANRecipe(TransferRecipe):
     def after_step(self) -> None:
         """The generator's exponential moving average, its decay ramped up over the first steps
         ((1 + t) / (10 + t): 0.9 at step 80, 0.985 at 600, 0.99 from 890) so a run from random weights
-        does not keep them for long. Why: GAN
-        generators oscillate from step to step on a small folder; the average of the recent ones is a
-        steadier, usually better, generator (Karras et al., Yazici et al. 2019)."""
+        does not keep them for long. Why: GAN generators oscillate from step to step on a small folder;
+        the average of the recent ones is a steadier, usually better, generator (Karras et al., Yazici
+        et al. 2019)."""
         if "G_ema" not in self.models:
             return
         decay = min(self.opts.ema, (1 + self.step) / (10 + self.step))
