@@ -35,10 +35,12 @@ import torch
 from corpus_eval import corpus_files, kid, mean_interval
 
 from impasto.cli import main as cli
+from impasto.errors import InputError
 from impasto.generate import sample
 from impasto.io import save_image
 from impasto.models import files
 from impasto.sheet import grid
+from impasto.train.augment import DiffAugment
 from impasto.train.data import ImageFolder
 from impasto.train.loop import read_log
 
@@ -46,12 +48,15 @@ from impasto.train.loop import read_log
 WIDTHS = {"dcgan": ("nz", "ngf", "ndf"), "vae": ("zdim", "base")}
 FREEZE = {"dcgan": ["--freeze-d", "2"], "vae": ["--freeze-encoder", "1"]}
 SAMPLE_SEED = 2024
+#: what a DCGAN file written before the small-folder settings were recorded had
+UNRECORDED = {"ema": 0.0, "diff_augment": ""}
 
 
 def _recipe(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     """What a finished run's model file must record to count as this benchmark's run."""
-    ops = ",".join(t.strip() for t in args.diff_augment.split(",") if t.strip())  # as the model file writes it
-    return {"steps": args.steps, **({"ema": args.ema, "diff_augment": ops} if kind == "dcgan" else {})}
+    if kind != "dcgan":
+        return {"steps": args.steps}
+    return {"steps": args.steps, "ema": args.ema, "diff_augment": DiffAugment(args.diff_augment).name}
 
 
 def _done(out: Path, recipe: dict[str, Any]) -> bool:
@@ -61,7 +66,7 @@ def _done(out: Path, recipe: dict[str, Any]) -> bool:
     if not model.is_file():
         return False
     meta = files.read_meta(model)[1]
-    found = {k: meta.get(k, 0.0 if k == "ema" else "") for k in recipe}
+    found = {k: meta.get(k, UNRECORDED.get(k)) for k in recipe}
     if found["steps"] == recipe["steps"] and found != recipe:
         raise SystemExit(f"{out} holds a run of another recipe ({found}, not {recipe}); pass another --work")
     return found == recipe
@@ -214,6 +219,10 @@ def main() -> None:
     if args.quick:
         args.steps, args.batch, args.points, args.samples, args.max_eval, args.max_floor = 3, 8, 1, 16, 8, 16
         args.seeds, args.work = ",".join(args.seeds.split(",")[:2]), args.work / "quick"
+    try:
+        DiffAugment(args.diff_augment)
+    except InputError as exc:
+        ap.error(str(exc))
     args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
     args.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -76,11 +76,24 @@ def diff_augment(x: torch.Tensor, policy: tuple[str, ...], gen: torch.Generator)
     return x
 
 
-def check_same_recipe(saved: dict[str, Any] | None, current: dict[str, Any]) -> None:
+class DiffAugment:
+    """A trainer's ``--diff-augment`` setting: parsed once, applied to every discriminator input, and
+    named (``color,translation``) for the model file and the checkpoint."""
+
+    def __init__(self, flag: str) -> None:
+        try:
+            self.policy = parse_policy(flag)
+        except ValueError as exc:
+            raise InputError(f"--diff-augment: {exc}") from exc
+        self.name = ",".join(self.policy)
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return diff_augment(x, self.policy, gen) if self.policy else x
+
+
+def check_same_recipe(saved: dict[str, Any], current: dict[str, Any]) -> None:
     """Refuse to resume a run under other small-folder settings (``--ema``, ``--diff-augment``): the
-    result would be scored under one recipe's name while trained under two. A checkpoint written
-    before these settings were recorded had neither."""
-    before = saved if saved is not None else {k: (0.0 if k == "ema" else "") for k in current}
-    if before != current:
-        raise InputError(f"--resume: this run was trained with {before}, not {current}; pass the same settings "
+    result would be scored under one recipe's name while trained under two."""
+    if saved != current:
+        raise InputError(f"--resume: this run was trained with {saved}, not {current}; pass the same settings "
                          "or use another --out")

@@ -17,10 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from impasto.errors import InputError
 from impasto.models import files
 from impasto.models.cyclegan import KIND, CycleGenerators, ImagePool, PatchDiscriminator, lsgan
-from impasto.train.augment import check_same_recipe, diff_augment, parse_policy
+from impasto.train.augment import DiffAugment, check_same_recipe
 from impasto.train.data import sample_generator
 from impasto.train.loop import Context, Recipe
 
@@ -96,10 +95,7 @@ class CycleGANRecipe(Recipe):
         decay = linear_decay(o.steps, o.decay_from)
         self.schedulers = {k: torch.optim.lr_scheduler.LambdaLR(v, decay) for k, v in self.optimizers.items()}
         self.pools = {"A": ImagePool(o.pool, seed=1), "B": ImagePool(o.pool, seed=2)}
-        try:
-            self.policy = parse_policy(o.augment)
-        except ValueError as exc:
-            raise InputError(f"--diff-augment: {exc}") from exc
+        self.augment = DiffAugment(o.augment)
         self.encoder = None
         self.weights_name = None
         if o.perceptual_weight > 0:
@@ -118,7 +114,7 @@ class CycleGANRecipe(Recipe):
     def _aug(self, x: torch.Tensor) -> torch.Tensor:
         """The discriminators see real and generated images through the same random augmentation
         (independent draws); cycle and identity terms see them unaugmented."""
-        return diff_augment(x, self.policy, self.step_generator()) if self.policy else x
+        return self.augment(x, self.step_generator())
 
     def loss(self, phase: str, batch: Any, cache: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         a, b = batch
@@ -180,10 +176,11 @@ class CycleGANRecipe(Recipe):
 
     def extra_state(self) -> dict[str, Any]:
         return {"pools": {k: p.state_dict() for k, p in self.pools.items()},
-                "recipe": {"diff_augment": ",".join(self.policy)}}
+                "recipe": {"diff_augment": self.augment.name}}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        check_same_recipe(state.get("recipe"), {"diff_augment": ",".join(self.policy)})
+        # a checkpoint written before the setting was recorded had none
+        check_same_recipe(state.get("recipe", {"diff_augment": ""}), {"diff_augment": self.augment.name})
         for k, p in state.get("pools", {}).items():
             self.pools[k].load_state_dict(p)
 
@@ -193,4 +190,4 @@ class CycleGANRecipe(Recipe):
             "ngf": o.ngf, "n_blocks": o.n_blocks, "steps": step, "size": o.size, "names": list(o.names),
             "cycle_weight": o.cycle_weight, "identity_weight": o.identity_weight,
             "perceptual_weight": o.perceptual_weight, "perceptual_backbone": self.weights_name, "lr": o.lr,
-            "diff_augment": ",".join(self.policy), "data": o.data})
+            "diff_augment": self.augment.name, "data": o.data})

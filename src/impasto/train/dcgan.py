@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from impasto.errors import InputError
 from impasto.models import files
 from impasto.models.dcgan import KIND, Discriminator, Generator, generate
-from impasto.train.augment import check_same_recipe, diff_augment, parse_policy
+from impasto.train.augment import DiffAugment, check_same_recipe
 from impasto.train.finetune import TransferRecipe, load_into, load_pretrained
 from impasto.train.loop import Context
 
@@ -69,10 +69,7 @@ class DCGANRecipe(TransferRecipe):
             self.frozen = d.freeze(o.freeze_d)
         except ValueError as exc:
             raise InputError(str(exc)) from exc
-        try:
-            self.policy = parse_policy(o.augment)
-        except ValueError as exc:
-            raise InputError(f"--diff-augment: {exc}") from exc
+        self.augment = DiffAugment(o.augment)
         if not 0 <= o.ema < 1:
             raise InputError(f"--ema must be in [0, 1), got {o.ema}")
         self.models = {"G": g.to(ctx.device), "D": d.to(ctx.device)}
@@ -88,7 +85,7 @@ class DCGANRecipe(TransferRecipe):
         return torch.randn(n, self.opts.nz, generator=self.step_generator()).to(self.ctx.device)
 
     def _aug(self, x: torch.Tensor) -> torch.Tensor:
-        return diff_augment(x, self.policy, self.step_generator()) if self.policy else x
+        return self.augment(x, self.step_generator())
 
     def _sampler(self) -> Generator:
         return self.models.get("G_ema", self.models["G"])  # type: ignore[return-value]
@@ -109,13 +106,15 @@ class DCGANRecipe(TransferRecipe):
         return loss, {"g": float(loss.detach())}
 
     def _recipe(self) -> dict[str, Any]:
-        return {"ema": self.opts.ema, "diff_augment": ",".join(self.policy)}
+        """The small-folder settings: in the checkpoint (a resume must match) and the model file."""
+        return {"ema": self.opts.ema, "diff_augment": self.augment.name}
 
     def extra_state(self) -> dict[str, Any]:
         return {"recipe": self._recipe()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        check_same_recipe(state.get("recipe"), self._recipe())
+        # a checkpoint written before the settings were recorded had neither
+        check_same_recipe(state.get("recipe", {"ema": 0.0, "diff_augment": ""}), self._recipe())
 
     @torch.no_grad()
     def after_step(self) -> None:
@@ -152,5 +151,4 @@ class DCGANRecipe(TransferRecipe):
         shipped = {"G": self._sampler(), "D": self.models["D"]}  # the averaged generator when there is one
         files.save(path, KIND, files.flat(shipped), {
             "size": o.size, "nz": o.nz, "ngf": o.ngf, "ndf": o.ndf, "steps": step, "lr": o.lr,
-            "finetuned_from": o.finetune_from, "freeze_d": o.freeze_d, "ema": o.ema,
-            "diff_augment": ",".join(self.policy), "data": o.data})
+            "finetuned_from": o.finetune_from, "freeze_d": o.freeze_d, **self._recipe(), "data": o.data})
