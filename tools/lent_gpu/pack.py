@@ -21,24 +21,25 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from impasto.features.weights import Weights, cache_dir
+from impasto.train.data import read_split
 
 ROOT = Path(__file__).resolve().parents[2]
 CONV5_1 = 24  # features.24 in torchvision's numbering
 
 
 def pack_corpus(corpus: Path, dest: Path, parts: tuple[int, int], photos: int, paintings: int, quality: int) -> int:
-    rows = [line.split("\t") for line in (corpus / "split.tsv").read_text().splitlines()[1:]]
+    table = read_split(corpus / "split.tsv")  # (folder, file) -> split
     rng = random.Random(1234)  # the same shuffle every time, so parts never overlap
     out = ["file\tfolder\tsplit"]
     for folder, n, part in (("photos", photos, parts[0]), ("paintings", paintings, parts[1])):
-        train = sorted(r[0] for r in rows if r[1] == folder and r[2] == "train")
+        train = sorted(f for (d, f), s in table.items() if d == folder and s == "train")
         rng.shuffle(train)
         chosen = train[part * n:(part + 1) * n]
         if not chosen:
             raise SystemExit(f"pack: part {part} holds no {folder} ({len(train)} 'train' rows, {n} a part)")
         if len(chosen) < n:
             print(f"pack: part {part} holds only {len(chosen)} {folder}")
-        val = sorted(r[0] for r in rows if r[1] == folder and r[2] == "val")[:16]
+        val = sorted(f for (d, f), s in table.items() if d == folder and s == "val")[:16]
         (dest / folder).mkdir(parents=True, exist_ok=True)
         for name, split, q in [(f, "train", quality) for f in chosen] + [(f, "val", 95) for f in val]:
             stem = Path(name).stem + ".jpg"
