@@ -2,7 +2,8 @@
 
 Files are chosen by split and name prefix through ``impasto.train.data.Selection``, the same rule the
 trainers use, so a benchmark reads exactly the rows the trainer never saw. KID comes with its jackknife
-standard error (``impasto.metrics.kernel_distance_se``); means over seeds come with t intervals.
+standard error (``impasto.metrics.kernel_distance_se``); means over seeds come with t intervals. The
+domain probe (``impasto.probe``) is fitted on ``train`` rows only and checked on the held-out ones.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 import torch
 
-from impasto.metrics import kernel_distance_se, set_features
+from impasto.metrics import domain_features, kernel_distance_se, set_features
+from impasto.probe import DomainProbe
 from impasto.train.data import select_images, selection
 
 #: two-sided 95% Student t quantiles by degrees of freedom (scipy is not needed for 3 seeds)
@@ -33,11 +35,28 @@ def corpus_files(corpus: Path, folder: str, prefixes: str, splits: str, limit: i
     return found[:limit] if limit else found
 
 
+def spread(paths: list[Path], n: int) -> list[Path]:
+    """At most ``n`` of ``paths``, evenly spaced through the sorted list (not its first names only)."""
+    return paths[:: max(1, len(paths) // n)][:n]
+
+
 def kid(images_a: list[torch.Tensor], images_b: list[torch.Tensor], feature_size: int) -> dict[str, Any]:
     """KID of two image sets on pooled VGG relu5_3 features, with its standard error and the set sizes."""
     value, se = kernel_distance_se(set_features(images_a, size=feature_size),
                                    set_features(images_b, size=feature_size))
     return {"kid": value, "se": se, "n": [len(images_a), len(images_b)]}
+
+
+def fit_probe(groups: dict[str, list[torch.Tensor]], feature_size: int) -> DomainProbe:
+    """The domain probe on training images of each kind, prepared exactly as the images it will judge."""
+    return DomainProbe.fit({name: domain_features(images, feature_size) for name, images in groups.items()})
+
+
+def probe_row(probe: DomainProbe, images: list[torch.Tensor], feature_size: int,
+              target: str = "target") -> dict[str, Any]:
+    """The fraction of ``images`` the probe calls ``target`` (with its standard error), and every kind's."""
+    features = domain_features(images, feature_size)
+    return {**probe.share(features, target), "called": probe.fractions(features)}
 
 
 def mean_interval(values: list[float]) -> dict[str, Any]:

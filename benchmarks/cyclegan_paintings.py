@@ -7,6 +7,10 @@ to the model's training size (long side), so translated photos and paintings are
 * KID (pooled VGG relu5_3, features at twice that size) of translated photos vs the held-out paintings,
   with its jackknife standard error, next to the untranslated photos vs the same paintings (baseline:
   lower than the baseline means the translation moved the photos towards the paintings).
+* Domain probe: the fraction of translated photos that a linear probe (``impasto.probe``, fitted on
+  ``train`` photos, the target paintings and other painters' work (``--other-paintings``), same size) calls
+  the target painter, next to the untranslated photos' fraction; its calls on the held-out photos and
+  paintings say whether it can tell them apart at all.
 * Structure kept: luminance SSIM of translation vs its photo (1 = unchanged; a style transfer lowers it
   somewhat, a collapse lowers it a lot).
 * Round trip: mean absolute error and SSIM of photo -> painting -> photo vs the photo.
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from corpus_eval import corpus_files, kid, mean_se
+from corpus_eval import corpus_files, fit_probe, kid, mean_se, probe_row, spread
 
 from impasto.io import load_image, resize_long, save_image
 from impasto.metrics import ssim
@@ -70,6 +74,23 @@ def _score(photos: list[torch.Tensor], model: Path, direction: str) -> tuple[lis
     return out, rows
 
 
+def _probe(args: argparse.Namespace, size: int, sets: dict[str, list[torch.Tensor]]) -> dict[str, Any]:
+    """The domain probe fitted on ``train`` rows, and the fraction of each set it calls the target painter."""
+    kinds = {"photos": ("photos", args.photos), "target": ("paintings", args.paintings),
+             "others": ("paintings", args.other_paintings)}
+    limit = 6 if args.quick else args.probe_rows
+    train = {}
+    for name, (folder, prefixes) in kinds.items():
+        paths = corpus_files(args.corpus, folder, prefixes, "train")
+        train[name] = [resize_long(load_image(p), size) for p in spread(paths, limit)]
+    feature_size = 2 * size
+    probe = fit_probe(train, feature_size)
+    held_others = corpus_files(args.corpus, "paintings", args.other_paintings, args.splits)
+    sets = {**sets, "held_out_other_paintings": [resize_long(load_image(p), size) for p in spread(held_others, limit)]}
+    rows = {name: probe_row(probe, images, feature_size) for name, images in sets.items()}
+    return {"fitted_on": {k: len(v) for k, v in train.items()}, **rows}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", type=Path, required=True, help="model file, run folder or checkpoint .pt")
@@ -80,6 +101,9 @@ def main() -> None:
     ap.add_argument("--direction", choices=["a2b", "b2a"], default="a2b", help="photo -> painting direction (a2b)")
     ap.add_argument("--size", type=int, default=0, help="long side of every image (0: the model's training size)")
     ap.add_argument("--rows", type=int, default=12, help="photos on the contact sheet (12)")
+    ap.add_argument("--other-paintings", default="wikiart", help="the probe's third kind: other painters (wikiart)")
+    ap.add_argument("--probe-rows", type=int, default=300,
+                    help="training images of each kind the domain probe is fitted on (300)")
     ap.add_argument("--out", type=Path, default=Path("build/cyclegan_paintings"))
     ap.add_argument("--quick", action="store_true", help="smoke check: 6 photos, 6 paintings, 3 sheet rows")
     args = ap.parse_args()
@@ -103,6 +127,8 @@ def main() -> None:
         "kid_photos_vs_paintings_baseline": kid(photos, paintings, feature_size),
         **{k: mean_se([r[k] for r in rows]) for k in ("ssim_translated", "ssim_round_trip", "l1_round_trip")},
     }
+    report["probe"] = _probe(args, size, {"translated": translated, "photos_baseline": photos,
+                                          "held_out_paintings": paintings})
     report["kid_baseline_over_translated"] = (report["kid_photos_vs_paintings_baseline"]["kid"]
                                               / max(report["kid_translated_vs_paintings"]["kid"], 1e-12))
     report["seconds"] = round(time.perf_counter() - t0, 1)

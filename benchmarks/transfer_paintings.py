@@ -11,6 +11,10 @@ when already complete. Then it scores each final model:
 * KID (pooled VGG relu5_3 at twice the image size) of ``--samples`` samples vs the held-out paintings
   (split ``test`` by default; centre crops at the model's size), with its jackknife standard error;
   references: the pretrained model itself (step 0 of fine-tuning) and the training paintings (a floor).
+* Domain probe: the fraction of the samples that a linear probe (``impasto.probe``, fitted on ``train``
+  photos (``--photos``), the target paintings and other painters' work (``--other-paintings``), centre-cropped
+  at the model's size) calls the target painter; the pretrained photo model's fraction is the baseline,
+  and the probe's calls on held-out images of each kind are its check.
 * VAE: held-out reconstruction MSE and negative ELBO as well.
 * Over seeds: the mean of each arm with its 95% t interval, and the paired difference scratch - finetuned
   (above 0: fine-tuning is ahead), with how many seeds fine-tuning wins.
@@ -32,13 +36,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from corpus_eval import corpus_files, kid, mean_interval
+from corpus_eval import corpus_files, fit_probe, kid, mean_interval, probe_row, spread
 
 from impasto.cli import main as cli
 from impasto.errors import InputError
 from impasto.generate import sample
 from impasto.io import save_image
 from impasto.models import files
+from impasto.probe import DomainProbe
 from impasto.sheet import grid
 from impasto.train.augment import DiffAugment
 from impasto.train.data import ImageFolder
@@ -100,10 +105,13 @@ def _argv(kind: str, meta: dict[str, Any], args: argparse.Namespace, seed: int, 
     return argv
 
 
-def _score(kind: str, model: Path, held: list[torch.Tensor], args: argparse.Namespace, size: int) -> dict[str, Any]:
-    """KID of samples vs the held-out paintings (and, for a VAE, held-out reconstruction and ELBO)."""
+def _score(kind: str, model: Path, held: list[torch.Tensor], probe: DomainProbe, args: argparse.Namespace,
+           size: int) -> dict[str, Any]:
+    """KID of samples vs the held-out paintings, the fraction the probe calls paintings (and, for a VAE,
+    held-out reconstruction and ELBO)."""
     images, _ = sample(model, args.samples, seed=SAMPLE_SEED)
     row = kid(list(images.split(1)), held, max(64, 2 * size))
+    row["probe_target"] = probe_row(probe, list(images.split(1)), max(64, 2 * size))["fraction"]
     if kind == "vae":
         from impasto.models.vae import kl_divergence, load_vae, reconstruction_error
 
@@ -122,12 +130,32 @@ def _curve(run: Path) -> list[tuple[int, float]]:
     return [(r["step"], r["val"]["kid"]) for r in read_log(run / "log.jsonl") if "kid" in r.get("val", {})]
 
 
-def _summary(runs: dict[str, dict[int, dict[str, Any]]], key: str) -> dict[str, Any]:
+def _summary(runs: dict[str, dict[int, dict[str, Any]]], key: str, higher_is_better: bool = False) -> dict[str, Any]:
     seeds = sorted(runs["finetuned"])
     ft, sc = ([runs[a][s][key] for s in seeds] for a in ("finetuned", "scratch"))
+    sign = -1 if higher_is_better else 1  # the difference is above 0 where fine-tuning is ahead
     return {"finetuned": mean_interval(ft), "scratch": mean_interval(sc),
-            "scratch_minus_finetuned": mean_interval([b - a for a, b in zip(ft, sc, strict=True)]),
-            "finetuned_better_seeds": sum(a < b for a, b in zip(ft, sc, strict=True)), "seeds": seeds}
+            "scratch_minus_finetuned": mean_interval([sign * (b - a) for a, b in zip(ft, sc, strict=True)]),
+            "difference_sign": "finetuned - scratch" if higher_is_better else "scratch - finetuned",
+            "finetuned_better_seeds": sum(sign * (b - a) > 0 for a, b in zip(ft, sc, strict=True)), "seeds": seeds}
+
+
+def _probe(size: int, held: list[torch.Tensor], args: argparse.Namespace) -> tuple[DomainProbe, dict[str, Any]]:
+    """The domain probe fitted on ``train`` rows of photos, the target paintings and other painters, and
+    its calls on held-out rows of each."""
+    kinds = {"photos": ("photos", args.photos), "target": ("paintings", args.prefix),
+             "others": ("paintings", args.other_paintings)}
+    fs = max(64, 2 * size)
+    train = {name: _images(spread(corpus_files(args.corpus, folder, prefixes, "train"), args.probe_rows), size)
+             for name, (folder, prefixes) in kinds.items()}
+    probe = fit_probe(train, fs)
+    check = {"fitted_on": {name: len(rows) for name, rows in train.items()},
+             "held_out_target": probe_row(probe, held, fs)}
+    for name in ("photos", "others"):
+        folder, prefixes = kinds[name]
+        paths = spread(corpus_files(args.corpus, folder, prefixes, args.eval_splits), args.probe_rows)
+        check[f"held_out_{name}"] = probe_row(probe, _images(paths, size), fs)
+    return probe, check
 
 
 def _images(paths: list[Path], size: int) -> list[torch.Tensor]:
@@ -141,16 +169,20 @@ def run_kind(kind: str, pretrained: Path, args: argparse.Namespace) -> dict[str,
     size = int(meta["size"])
     held = _images(corpus_files(args.corpus, "paintings", args.prefix, args.eval_splits, args.max_eval), size)
     floor = _images(corpus_files(args.corpus, "paintings", args.prefix, "train", args.max_floor), size)
+    probe, probe_check = _probe(size, held, args)
     runs: dict[str, dict[int, dict[str, Any]]] = {"finetuned": {}, "scratch": {}}
     for seed in args.seed_list:
         for arm in runs:
             out = args.work / f"{kind}_{arm}_seed{seed}"
             extra = ["--finetune-from", str(pretrained), *FREEZE[kind]] if arm == "finetuned" else []
             seconds = _train([*_argv(kind, meta, args, seed, out), *extra], out, _recipe(kind, args))
-            runs[arm][seed] = {**_score(kind, out, held, args, size), "seconds": seconds, "curve": _curve(out)}
+            runs[arm][seed] = {**_score(kind, out, held, probe, args, size), "seconds": seconds,
+                               "curve": _curve(out)}
     report = {"pretrained": str(pretrained), "size": size, "held_out": len(held), "steps": args.steps,
               "kid": _summary(runs, "kid"),
-              "kid_pretrained_model": {k: v for k, v in _score(kind, pretrained, held, args, size).items()
+              "probe_target": _summary(runs, "probe_target", higher_is_better=True),
+              "probe_check": probe_check,
+              "kid_pretrained_model": {k: v for k, v in _score(kind, pretrained, held, probe, args, size).items()
                                        if k != "samples"},
               "kid_train_paintings_floor": kid(floor, held, max(64, 2 * size))}
     if kind == "vae":
@@ -200,6 +232,9 @@ def main() -> None:
     ap.add_argument("--vae", type=Path, default=None, help="pretrained VAE (model file or run folder)")
     ap.add_argument("--corpus", type=Path, default=Path("../shared/corpus"))
     ap.add_argument("--prefix", default="kmonet_", help="the painting subset, by name prefix (kmonet_)")
+    ap.add_argument("--photos", default="vg2p_,kphoto_", help="the domain probe's photos (vg2p_,kphoto_)")
+    ap.add_argument("--other-paintings", default="wikiart", help="the domain probe's other painters (wikiart)")
+    ap.add_argument("--probe-rows", type=int, default=300, help="images of each kind the probe is fitted on (300)")
     ap.add_argument("--max-images", type=int, default=None, help="train on at most this many of them")
     ap.add_argument("--eval-splits", default="test", help="held-out split(s) to score on (test)")
     ap.add_argument("--max-eval", type=int, default=None, help="at most this many held-out paintings")
@@ -218,6 +253,7 @@ def main() -> None:
         ap.error("give --dcgan and/or --vae (pretrained models)")
     if args.quick:
         args.steps, args.batch, args.points, args.samples, args.max_eval, args.max_floor = 3, 8, 1, 16, 8, 16
+        args.probe_rows = 8
         args.seeds, args.work = ",".join(args.seeds.split(",")[:2]), args.work / "quick"
     try:
         DiffAugment(args.diff_augment)

@@ -112,3 +112,41 @@ def test_compare_rejects_bad_setting(content_path, style_path, tmp_path, capsys)
     code = main(["compare", "--content", str(content_path), "--style", str(style_path), "--setting",
                  "x:method=magic", "-o", str(tmp_path / "o")])
     assert code == 2 and "unknown method" in capsys.readouterr().err
+
+
+def test_domain_probe_tells_three_kinds_apart_and_weighs_kinds_equally():
+    from impasto.probe import DomainProbe
+
+    g = torch.Generator().manual_seed(0)
+
+    def kind(n: int, shift: int) -> torch.Tensor:  # each kind stands out in its own three of forty features
+        rows = torch.randn(n, 40, generator=g)
+        rows[:, 3 * shift:3 * shift + 3] += 3.0
+        return rows
+
+    probe = DomainProbe.fit({"photos": kind(60, 0), "target": kind(6, 1), "others": kind(30, 2)})  # 10x fewer
+    assert probe.names == ("photos", "target", "others")
+    held_target, held_photos, held_others = kind(50, 1), kind(50, 0), kind(50, 2)
+    assert probe.share(held_target, "target")["fraction"] > 0.85
+    assert probe.share(held_photos, "target")["fraction"] < 0.15
+    called = probe.fractions(held_others)
+    assert called["others"] > 0.85 and called["n"] == 50
+    assert sum(v for k, v in called.items() if k != "n") == pytest.approx(1.0)
+    row = probe.share(held_target, "target")
+    frac = row["fraction"]
+    assert row["se"] == pytest.approx(math.sqrt(frac * (1 - frac) / 50)) and row["n"] == 50
+    assert row["mean_probability"] > 0.5
+    assert probe.probabilities(held_target).sum(dim=1).allclose(torch.ones(50, dtype=torch.float64))
+    with pytest.raises(ValueError):
+        DomainProbe.fit({"photos": kind(10, 0), "target": kind(1, 1)})
+    with pytest.raises(ValueError):
+        DomainProbe.fit({"photos": kind(10, 0)})
+
+
+def test_domain_features_hold_every_style_layer_and_see_the_palette():
+    red, blue = torch.zeros(1, 3, 48, 48), torch.zeros(1, 3, 48, 48)
+    red[:, 0], blue[:, 2] = 0.8, 0.8
+    rows = metrics.domain_features([red, blue], size=48)
+    assert rows.shape == (2, 2 * (64 + 128 + 256 + 512 + 512) + 512) and rows.dtype == torch.float64
+    first_layer_means = rows[:, :64]  # log channel means at relu1_1
+    assert (first_layer_means[0] - first_layer_means[1]).abs().max() > 0.5

@@ -14,6 +14,9 @@
 * ``vgg_fd``: Frechet distance between Gaussians fitted to two *sets* of images' VGG features
   (relu5_3, global average pooled): ``|mu1-mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^1/2)``. Like FID but
   with VGG-16 instead of Inception, so its numbers are not FID numbers.
+* ``domain_features``: per image, the log of each channel's mean and spread at relu1_1..relu5_1 (the
+  statistics AdaIN transfers, i.e. the painting's palette and texture) and pooled relu5_3 (its content);
+  what ``impasto.probe.DomainProbe`` separates photos from paintings with.
 * ``artfid_style``: ``(1 + perceptual distance to content) * (1 + vgg_fd to styles)``, after ArtFID
   (Wright & Ommer 2022) with the substitutions above.
 """
@@ -122,6 +125,23 @@ def set_features(images: list[torch.Tensor], size: int = 256) -> torch.Tensor:
     from impasto.io import resize_long
 
     rows = [_features(resize_long(img, size))["relu5_3"].mean(dim=(2, 3))[0] for img in images]
+    return torch.stack(rows).double()
+
+
+def domain_features(images: list[torch.Tensor], size: int = 256) -> torch.Tensor:
+    """(N, 2 * 1472 + 512) float64 rows: log(mean + 0.01) and log(std + 0.01) of every channel at
+    relu1_1..relu5_1, then pooled relu5_3; each image resized to ``size`` on the long side. The logs
+    make a channel's twice-as-strong mean the same step at every layer and magnitude."""
+    from impasto.io import resize_long
+
+    rows = []
+    for img in images:
+        f = _features(resize_long(img, size))
+        parts = []
+        for n in STYLE_LAYERS:
+            x = f[n][0].flatten(1)
+            parts += [torch.log(x.mean(1) + 0.01), torch.log(x.std(1) + 0.01)]
+        rows.append(torch.cat([*parts, f["relu5_3"][0].mean(dim=(1, 2))]))
     return torch.stack(rows).double()
 
 
