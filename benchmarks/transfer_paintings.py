@@ -107,8 +107,8 @@ def _argv(kind: str, meta: dict[str, Any], args: argparse.Namespace, seed: int, 
 
 def _score(kind: str, model: Path, held: list[torch.Tensor], probe: DomainProbe, args: argparse.Namespace,
            size: int) -> dict[str, Any]:
-    """KID of samples vs the held-out paintings, the fraction the probe calls paintings (and, for a VAE,
-    held-out reconstruction and ELBO)."""
+    """KID of samples vs the held-out paintings, the fraction the probe calls the target painter (and, for
+    a VAE, held-out reconstruction and ELBO)."""
     images, _ = sample(model, args.samples, seed=SAMPLE_SEED)
     row = kid(list(images.split(1)), held, max(64, 2 * size))
     row["probe_target"] = probe_row(probe, list(images.split(1)), max(64, 2 * size))["fraction"]
