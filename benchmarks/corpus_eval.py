@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from impasto.metrics import domain_features, kernel_distance_se, set_features
+from impasto.metrics import domain_features, kernel_distance_se, pooled_part
 from impasto.probe import DomainProbe
 from impasto.train.data import select_images, selection
 
@@ -40,23 +40,28 @@ def spread(paths: list[Path], n: int) -> list[Path]:
     return paths[:: max(1, len(paths) // n)][:n]
 
 
-def kid(images_a: list[torch.Tensor], images_b: list[torch.Tensor], feature_size: int) -> dict[str, Any]:
-    """KID of two image sets on pooled VGG relu5_3 features, with its standard error and the set sizes."""
-    value, se = kernel_distance_se(set_features(images_a, size=feature_size),
-                                   set_features(images_b, size=feature_size))
-    return {"kid": value, "se": se, "n": [len(images_a), len(images_b)]}
+def features(images: list[torch.Tensor], feature_size: int) -> torch.Tensor:
+    """One VGG pass per image for everything a set is scored on: the domain probe's rows, whose pooled
+    relu5_3 part is what KID compares."""
+    return domain_features(images, feature_size)
+
+
+def kid(features_a: torch.Tensor, features_b: torch.Tensor) -> dict[str, Any]:
+    """KID of two sets' ``features`` rows on their pooled VGG relu5_3 part, with its standard error and the
+    set sizes."""
+    value, se = kernel_distance_se(pooled_part(features_a), pooled_part(features_b))
+    return {"kid": value, "se": se, "n": [len(features_a), len(features_b)]}
 
 
 def fit_probe(groups: dict[str, list[torch.Tensor]], feature_size: int) -> DomainProbe:
     """The domain probe on training images of each kind, prepared exactly as the images it will judge."""
-    return DomainProbe.fit({name: domain_features(images, feature_size) for name, images in groups.items()})
+    return DomainProbe.fit({name: features(images, feature_size) for name, images in groups.items()})
 
 
-def probe_row(probe: DomainProbe, images: list[torch.Tensor], feature_size: int,
-              target: str = "target") -> dict[str, Any]:
-    """The fraction of ``images`` the probe calls ``target`` (with its standard error), and every kind's."""
-    features = domain_features(images, feature_size)
-    return {**probe.share(features, target), "called": probe.fractions(features)}
+def probe_row(probe: DomainProbe, features_rows: torch.Tensor, target: str = "target") -> dict[str, Any]:
+    """The fraction of a set (its ``features`` rows) the probe calls ``target`` (with its standard error),
+    and every kind's."""
+    return {**probe.share(features_rows, target), "called": probe.fractions(features_rows)}
 
 
 def mean_interval(values: list[float]) -> dict[str, Any]:

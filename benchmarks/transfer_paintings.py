@@ -32,11 +32,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from corpus_eval import corpus_files, fit_probe, kid, mean_interval, probe_row, spread
+from corpus_eval import corpus_files, features, fit_probe, kid, mean_interval, probe_row, spread
 
 from impasto.cli import main as cli
 from impasto.errors import InputError
@@ -57,11 +58,26 @@ SAMPLE_SEED = 2024
 UNRECORDED = {"ema": 0.0, "diff_augment": ""}
 
 
+@dataclass(frozen=True)
+class Held:
+    """The held-out target paintings, with their ``features`` rows computed once for every score."""
+
+    images: list[torch.Tensor]
+    features: torch.Tensor
+    feature_size: int
+
+    @classmethod
+    def of(cls, images: list[torch.Tensor], model_size: int) -> Held:
+        fs = max(64, 2 * model_size)
+        return cls(images, features(images, fs), fs)
+
+
 def _recipe(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     """What a finished run's model file must record to count as this benchmark's run."""
     if kind != "dcgan":
         return {"steps": args.steps}
-    return {"steps": args.steps, "ema": args.ema, "diff_augment": DiffAugment(args.diff_augment).name}
+    return {"steps": args.steps, "lr": args.dcgan_lr, "ema": args.ema,
+            "diff_augment": DiffAugment(args.diff_augment).name}
 
 
 def _done(out: Path, recipe: dict[str, Any]) -> bool:
@@ -101,22 +117,22 @@ def _argv(kind: str, meta: dict[str, Any], args: argparse.Namespace, seed: int, 
     if kind == "vae":
         argv += ["--val-kid", "--kl-warmup", str(max(1, args.steps // 4))]
     else:  # the small-folder GAN recipe, the same for both arms
-        argv += ["--ema", str(args.ema), "--diff-augment", args.diff_augment]
+        argv += ["--lr", str(args.dcgan_lr), "--ema", str(args.ema), "--diff-augment", args.diff_augment]
     return argv
 
 
-def _score(kind: str, model: Path, held: list[torch.Tensor], probe: DomainProbe, args: argparse.Namespace,
-           size: int) -> dict[str, Any]:
+def _score(kind: str, model: Path, held: Held, probe: DomainProbe, args: argparse.Namespace) -> dict[str, Any]:
     """KID of samples vs the held-out paintings, the fraction the probe calls the target painter (and, for
     a VAE, held-out reconstruction and ELBO)."""
     images, _ = sample(model, args.samples, seed=SAMPLE_SEED)
-    row = kid(list(images.split(1)), held, max(64, 2 * size))
-    row["probe_target"] = probe_row(probe, list(images.split(1)), max(64, 2 * size))["fraction"]
+    rows = features(list(images.split(1)), held.feature_size)
+    row = kid(rows, held.features)
+    row["probe_target"] = probe_row(probe, rows)["fraction"]
     if kind == "vae":
         from impasto.models.vae import kl_divergence, load_vae, reconstruction_error
 
         vae, _ = load_vae(files.model_file(model))
-        x = torch.cat(held)
+        x = torch.cat(held.images)
         with torch.no_grad():
             mu, _ = vae.encode(x)
             row["mse"] = float((vae.decode(mu) - x).pow(2).mean())
@@ -140,21 +156,21 @@ def _summary(runs: dict[str, dict[int, dict[str, Any]]], key: str, higher_is_bet
             "finetuned_better_seeds": sum(sign * (b - a) > 0 for a, b in zip(ft, sc, strict=True)), "seeds": seeds}
 
 
-def _probe(size: int, held: list[torch.Tensor], args: argparse.Namespace) -> tuple[DomainProbe, dict[str, Any]]:
+def _probe(held: Held, args: argparse.Namespace, size: int) -> tuple[DomainProbe, dict[str, Any]]:
     """The domain probe fitted on ``train`` rows of photos, the target paintings and other painters, and
     its calls on held-out rows of each."""
     kinds = {"photos": ("photos", args.photos), "target": ("paintings", args.prefix),
              "others": ("paintings", args.other_paintings)}
-    fs = max(64, 2 * size)
+    fs = held.feature_size
     train = {name: _images(spread(corpus_files(args.corpus, folder, prefixes, "train"), args.probe_rows), size)
              for name, (folder, prefixes) in kinds.items()}
     probe = fit_probe(train, fs)
     check = {"fitted_on": {name: len(rows) for name, rows in train.items()},
-             "held_out_target": probe_row(probe, held, fs)}
+             "held_out_target": probe_row(probe, held.features)}
     for name in ("photos", "others"):
         folder, prefixes = kinds[name]
         paths = spread(corpus_files(args.corpus, folder, prefixes, args.eval_splits), args.probe_rows)
-        check[f"held_out_{name}"] = probe_row(probe, _images(paths, size), fs)
+        check[f"held_out_{name}"] = probe_row(probe, features(_images(paths, size), fs))
     return probe, check
 
 
@@ -167,27 +183,28 @@ def _images(paths: list[Path], size: int) -> list[torch.Tensor]:
 def run_kind(kind: str, pretrained: Path, args: argparse.Namespace) -> dict[str, Any]:
     _, meta = files.read_meta(files.model_file(pretrained))
     size = int(meta["size"])
-    held = _images(corpus_files(args.corpus, "paintings", args.prefix, args.eval_splits, args.max_eval), size)
+    held = Held.of(_images(corpus_files(args.corpus, "paintings", args.prefix, args.eval_splits, args.max_eval),
+                           size), size)
     floor = _images(corpus_files(args.corpus, "paintings", args.prefix, "train", args.max_floor), size)
-    probe, probe_check = _probe(size, held, args)
+    probe, probe_check = _probe(held, args, size)
     runs: dict[str, dict[int, dict[str, Any]]] = {"finetuned": {}, "scratch": {}}
     for seed in args.seed_list:
         for arm in runs:
             out = args.work / f"{kind}_{arm}_seed{seed}"
             extra = ["--finetune-from", str(pretrained), *FREEZE[kind]] if arm == "finetuned" else []
             seconds = _train([*_argv(kind, meta, args, seed, out), *extra], out, _recipe(kind, args))
-            runs[arm][seed] = {**_score(kind, out, held, probe, args, size), "seconds": seconds,
+            runs[arm][seed] = {**_score(kind, out, held, probe, args), "seconds": seconds,
                                "curve": _curve(out)}
-    report = {"pretrained": str(pretrained), "size": size, "held_out": len(held), "steps": args.steps,
+    report = {"pretrained": str(pretrained), "size": size, "held_out": len(held.images), "steps": args.steps,
               "kid": _summary(runs, "kid"),
               "probe_target": _summary(runs, "probe_target", higher_is_better=True),
               "probe_check": probe_check,
-              "kid_pretrained_model": {k: v for k, v in _score(kind, pretrained, held, probe, args, size).items()
+              "kid_pretrained_model": {k: v for k, v in _score(kind, pretrained, held, probe, args).items()
                                        if k != "samples"},
-              "kid_train_paintings_floor": kid(floor, held, max(64, 2 * size))}
+              "kid_train_paintings_floor": kid(features(floor, held.feature_size), held.features)}
     if kind == "vae":
         report["neg_elbo"], report["mse"] = _summary(runs, "neg_elbo"), _summary(runs, "mse")
-    _sheet(kind, held, runs, args.work / f"samples_{kind}.png", size)
+    _sheet(kind, held.images, runs, args.work / f"samples_{kind}.png", size)
     report["runs"] = {arm: {s: {k: v for k, v in r.items() if k != "samples"} for s, r in rs.items()}
                       for arm, rs in runs.items()}
     return report
@@ -241,6 +258,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=800, help="steps of every fine-tuned and scratch run (800)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--ema", type=float, default=0.0, help="DCGAN runs: generator average decay (0 = off)")
+    ap.add_argument("--dcgan-lr", type=float, default=2e-4, help="DCGAN runs: Adam step size, both nets (2e-4)")
     ap.add_argument("--diff-augment", default="", help="DCGAN runs: DiffAugment ops, e.g. color,translation,cutout")
     ap.add_argument("--points", type=int, default=8, help="checkpoints (validation points) per run (8)")
     ap.add_argument("--seeds", default="0,1,2", help="comma list (0,1,2)")

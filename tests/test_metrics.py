@@ -150,3 +150,10 @@ def test_domain_features_hold_every_style_layer_and_see_the_palette():
     assert rows.shape == (2, 2 * (64 + 128 + 256 + 512 + 512) + 512) and rows.dtype == torch.float64
     first_layer_means = rows[:, :64]  # log channel means at relu1_1
     assert (first_layer_means[0] - first_layer_means[1]).abs().max() > 0.5
+
+
+def test_pooled_part_of_domain_features_is_the_kid_features_so_one_vgg_pass_serves_both():
+    gen = torch.Generator().manual_seed(0)
+    images = [torch.rand(1, 3, 40, 56, generator=gen) for _ in range(2)]
+    pooled = metrics.pooled_part(metrics.domain_features(images, size=48))
+    assert torch.allclose(pooled, metrics.set_features(images, size=48), rtol=1e-6, atol=1e-7)

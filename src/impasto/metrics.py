@@ -145,6 +145,12 @@ def domain_features(images: list[torch.Tensor], size: int = 256) -> torch.Tensor
     return torch.stack(rows).double()
 
 
+def pooled_part(domain_rows: torch.Tensor) -> torch.Tensor:
+    """The ``set_features`` rows inside ``domain_features`` rows (their last 512 columns), so a set that
+    needs both goes through VGG once."""
+    return domain_rows[:, -512:]
+
+
 def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
     vals, vecs = torch.linalg.eigh((m + m.T) / 2)
     return vecs @ torch.diag(vals.clamp_min(0).sqrt()) @ vecs.T
