@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from corpus_eval import corpus_files, fit_probe, kid, mean_se, probe_row, spread
+from corpus_eval import corpus_files, features, fit_probe, kid, mean_se, probe_row, spread
 
 from impasto.io import load_image, resize_long, save_image
 from impasto.metrics import ssim
@@ -54,7 +54,7 @@ def model_for(path: Path, work: Path) -> Path:
     if path.suffix != ".pt":
         return path
     state = ckpt.load(path)
-    g = state["models"]["G"]
+    g = state["models"].get("G_ema", state["models"]["G"])  # the average, as the run's model file
     blocks = {k.split(".")[2] for k in g if k.startswith("g_ab.") and ".body." in k}
     meta = {"ngf": int(g["g_ab.net.1.weight"].shape[0]), "n_blocks": len(blocks), "steps": int(state["step"]),
             "names": ["A", "B"], "from_checkpoint": str(path)}
@@ -74,8 +74,9 @@ def _score(photos: list[torch.Tensor], model: Path, direction: str) -> tuple[lis
     return out, rows
 
 
-def _probe(args: argparse.Namespace, size: int, sets: dict[str, list[torch.Tensor]]) -> dict[str, Any]:
-    """The domain probe fitted on ``train`` rows, and the fraction of each set it calls the target painter."""
+def _probe(args: argparse.Namespace, size: int, sets: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The domain probe fitted on ``train`` rows, and the fraction of each set (its ``features`` rows at
+    twice ``size``) it calls the target painter."""
     kinds = {"photos": ("photos", args.photos), "target": ("paintings", args.paintings),
              "others": ("paintings", args.other_paintings)}
     limit = 6 if args.quick else args.probe_rows
@@ -86,9 +87,10 @@ def _probe(args: argparse.Namespace, size: int, sets: dict[str, list[torch.Tenso
     feature_size = 2 * size
     probe = fit_probe(train, feature_size)
     held_others = corpus_files(args.corpus, "paintings", args.other_paintings, args.splits)
-    sets = {**sets, "held_out_other_paintings": [resize_long(load_image(p), size) for p in spread(held_others, limit)]}
-    rows = {name: probe_row(probe, images, feature_size) for name, images in sets.items()}
-    return {"fitted_on": {k: len(v) for k, v in train.items()}, **rows}
+    others = [resize_long(load_image(p), size) for p in spread(held_others, limit)]
+    sets = {**sets, "held_out_other_paintings": features(others, feature_size)}
+    calls = {name: probe_row(probe, f) for name, f in sets.items()}
+    return {"fitted_on": {k: len(v) for k, v in train.items()}, **calls}
 
 
 def main() -> None:
@@ -119,16 +121,17 @@ def main() -> None:
     paintings = [resize_long(load_image(p), size) for p in painting_paths]
     translated, rows = _score(photos, model, args.direction)
     feature_size = 2 * size
+    rows_of = {"translated": features(translated, feature_size), "photos_baseline": features(photos, feature_size),
+               "held_out_paintings": features(paintings, feature_size)}
     report = {
         "model": str(model), "steps": meta.get("steps"), "names": meta.get("names"), "direction": args.direction,
         "splits": args.splits, "size": size, "feature_size": feature_size, "quick": args.quick,
         "photos": len(photos), "paintings": len(paintings),
-        "kid_translated_vs_paintings": kid(translated, paintings, feature_size),
-        "kid_photos_vs_paintings_baseline": kid(photos, paintings, feature_size),
+        "kid_translated_vs_paintings": kid(rows_of["translated"], rows_of["held_out_paintings"]),
+        "kid_photos_vs_paintings_baseline": kid(rows_of["photos_baseline"], rows_of["held_out_paintings"]),
         **{k: mean_se([r[k] for r in rows]) for k in ("ssim_translated", "ssim_round_trip", "l1_round_trip")},
     }
-    report["probe"] = _probe(args, size, {"translated": translated, "photos_baseline": photos,
-                                          "held_out_paintings": paintings})
+    report["probe"] = _probe(args, size, rows_of)
     report["kid_baseline_over_translated"] = (report["kid_photos_vs_paintings_baseline"]["kid"]
                                               / max(report["kid_translated_vs_paintings"]["kid"], 1e-12))
     report["seconds"] = round(time.perf_counter() - t0, 1)

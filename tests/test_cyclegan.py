@@ -100,7 +100,8 @@ def test_training_lowers_the_cycle_loss_and_writes_samples_plot_model(tiny_run):
     assert kind == "cyclegan" and meta["steps"] == 24 and meta["ngf"] == 8
 
 
-@pytest.mark.parametrize("recipe", [(), ("--diff-augment", "translation,cutout")], ids=["plain", "diffaugment"])
+@pytest.mark.parametrize("recipe", [(), ("--diff-augment", "translation,cutout"), ("--ema", "0.9")],
+                         ids=["plain", "diffaugment", "ema"])
 def test_resume_restores_optimizers_and_pools_exactly(demo_data, tmp_path, recipe):
     straight, resumed = tmp_path / "s", tmp_path / "r"
     assert main(_train(demo_data, straight, 6, "--decay-from", "1", *recipe)) == 0
@@ -166,4 +167,23 @@ def test_diff_augment_reaches_the_discriminators_and_is_recorded(demo_data, tmp_
     assert main(_train(demo_data, tmp_path / "bad", 1, "--diff-augment", "flip")) == 2
     assert "--diff-augment: unknown augmentation 'flip'" in capsys.readouterr().err
     assert main(_train(demo_data, plain, 6, "--diff-augment", "translation", "--resume")) == 2
-    assert "--resume: this run was trained with {'diff_augment': ''}" in capsys.readouterr().err
+    assert "--resume: this run was trained with {'diff_augment': '', 'ema': 0.0}" in capsys.readouterr().err
+
+
+def test_ema_exports_validates_and_resumes_the_generators_average_not_the_last_step(demo_data, tmp_path, capsys):
+    out = tmp_path / "ema"
+    assert main(_train(demo_data, out, 4, "--ema", "0.9")) == 0
+    shipped, meta = files.load(out / "model.safetensors", "cyclegan", dtype=torch.float32)
+    assert meta["ema"] == 0.9
+    state = ckpt.load(ckpt.latest(out / "checkpoints"))["models"]
+    key = "g_ab.net.1.weight"
+    assert torch.allclose(shipped[key], state["G_ema"][key].float(), atol=1e-3)  # fp16 on disk
+    assert not torch.allclose(state["G_ema"][key], state["G"][key])  # an average, not the last step's weights
+    assert main(_train(demo_data, out, 6, "--resume")) == 2  # the average cannot be dropped halfway
+    assert "'ema': 0.9}, not {'diff_augment': '', 'ema': 0.0}" in capsys.readouterr().err
+    plain = tmp_path / "plain"
+    assert main(_train(demo_data, plain, 3)) == 0
+    assert main(_train(demo_data, plain, 6, "--ema", "0.9", "--resume")) == 2  # nor added halfway
+    assert "'ema': 0.0}, not {'diff_augment': '', 'ema': 0.9}" in capsys.readouterr().err
+    assert main(_train(demo_data, tmp_path / "bad", 1, "--ema", "1")) == 2
+    assert "--ema must be in [0, 1)" in capsys.readouterr().err

@@ -61,6 +61,12 @@ def _add_diff_augment(p: argparse.ArgumentParser) -> None:
                         "list of color, translation, cutout (for small folders; default: none)")
 
 
+def _add_ema(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--ema", type=nonneg_float, default=0.0,
+                   help=f"keep an exponential moving average of {what} with this decay (e.g. 0.99; ramped up "
+                        "as (1+t)/(10+t) over the first steps) and sample and export it (0 = off)")
+
+
 def register_cyclegan(tsub: argparse._SubParsersAction) -> None:
     from impasto.cli.train_common import add_loop_options
 
@@ -83,6 +89,7 @@ def register_cyclegan(tsub: argparse._SubParsersAction) -> None:
     c.add_argument("--decay-from", type=fraction, default=0.5, help="linear LR decay over the last part (0.5)")
     c.add_argument("--names", default="A,B", help="names of the two collections, for the record (A,B)")
     _add_diff_augment(c)
+    _add_ema(c, "both generators")
     add_loop_options(c, steps=2000, batch=1, size=256)
     c.set_defaults(func=run_cyclegan)
 
@@ -104,7 +111,7 @@ def run_cyclegan(args: argparse.Namespace) -> int:
     opts = CycleOptions(ngf=args.ngf, n_blocks=args.blocks, cycle_weight=args.cycle_weight,
                         identity_weight=args.identity_weight, perceptual_weight=args.perceptual_weight, lr=args.lr,
                         pool=args.pool, decay_from=args.decay_from, steps=args.steps, size=args.size,
-                        augment=args.diff_augment,
+                        augment=args.diff_augment, ema=args.ema,
                         val_a=a_val, val_b=b_val, names=names if len(names) == 2 else ("A", "B"),
                         data=f"A: {a_train.described}; B: {b_train.described}")
     return run_recipe(CycleGANRecipe(opts), data, cfg, args, "cyclegan", steps_per_epoch=per_epoch,
@@ -135,9 +142,7 @@ def register_generative(tsub: argparse._SubParsersAction) -> None:
     d.add_argument("--ngf", type=positive_int, default=64)
     d.add_argument("--ndf", type=positive_int, default=64)
     d.add_argument("--lr", type=nonneg_float, default=2e-4)
-    d.add_argument("--ema", type=nonneg_float, default=0.0,
-                   help="keep an exponential moving average of the generator with this decay (e.g. 0.99; "
-                        "ramped up as (1+t)/(10+t) over the first steps) and sample and export it (0 = off)")
+    _add_ema(d, "the generator")
     _add_diff_augment(d)
     add_loop_options(d, steps=2000, batch=64, size=64)
     d.set_defaults(func=run_dcgan)

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from impasto.models import files
 from impasto.models.cyclegan import KIND, CycleGenerators, ImagePool, PatchDiscriminator, lsgan
 from impasto.train.augment import DiffAugment, check_same_recipe
+from impasto.train.average import check_decay, start_average, update_average
 from impasto.train.data import sample_generator
 from impasto.train.loop import Context, Recipe
 
@@ -60,6 +61,7 @@ class CycleOptions:
     size: int = 256
     backbone: str | None = None
     augment: str = ""  # DiffAugment ops for the discriminators' inputs (real and generated), e.g. "translation"
+    ema: float = 0.0  # decay of both generators' weight average (0: off); validation, samples and export use it
     val_a: list[torch.Tensor] = field(default_factory=list)
     val_b: list[torch.Tensor] = field(default_factory=list)
     names: tuple[str, str] = ("A", "B")
@@ -87,6 +89,9 @@ class CycleGANRecipe(Recipe):
         gens = CycleGenerators(o.ngf, o.n_blocks)
         d_a, d_b = PatchDiscriminator(), PatchDiscriminator()
         self.models = {n: m.to(ctx.device) for n, m in (("G", gens), ("D_a", d_a), ("D_b", d_b))}
+        check_decay(o.ema)
+        if o.ema:
+            self.models["G_ema"] = start_average(self.models["G"])
         betas = (0.5, 0.999)
         self.optimizers = {
             "G": torch.optim.Adam(gens.parameters(), lr=o.lr, betas=betas),
@@ -146,11 +151,19 @@ class CycleGANRecipe(Recipe):
         loss_b = 0.5 * (lsgan(real_b, True) + lsgan(fake_b, False))
         return loss_a + loss_b, {"d_a": float(loss_a.detach()), "d_b": float(loss_b.detach())}
 
+    def _generators(self) -> CycleGenerators:
+        """What validation, samples and the model file use: the average when there is one."""
+        return self.models.get("G_ema", self.models["G"])  # type: ignore[return-value]
+
+    def after_step(self) -> None:
+        if "G_ema" in self.models:
+            update_average(self.models["G_ema"], self.models["G"], self.opts.ema, self.step)
+
     def validate(self) -> dict[str, float]:
         """Held-out cycle and identity L1 per direction (lower is better; adversarial terms are not
         comparable across steps, these are)."""
         out: dict[str, float] = {}
-        g: CycleGenerators = self.models["G"]  # type: ignore[assignment]
+        g = self._generators()
         for name, images, there, back in (("a", self.opts.val_a, g.g_ab, g.g_ba),
                                           ("b", self.opts.val_b, g.g_ba, g.g_ab)):
             if not images:
@@ -166,7 +179,7 @@ class CycleGANRecipe(Recipe):
     def sample(self, step: int) -> Any:
         from impasto.sheet import grid
 
-        g: CycleGenerators = self.models["G"]  # type: ignore[assignment]
+        g = self._generators()
         cells: list[torch.Tensor] = []
         for images, there, back in ((self.opts.val_a, g.g_ab, g.g_ba), (self.opts.val_b, g.g_ba, g.g_ab)):
             for img in images[:3]:
@@ -174,20 +187,23 @@ class CycleGANRecipe(Recipe):
                 cells += [img, y.clamp(0, 1).cpu(), back(y).clamp(0, 1).cpu()]
         return grid(cells, columns=3, cell=160) if cells else None
 
+    def _recipe(self) -> dict[str, Any]:
+        """The settings a resume must match (in the checkpoint and the model file)."""
+        return {"diff_augment": self.augment.name, "ema": self.opts.ema}
+
     def extra_state(self) -> dict[str, Any]:
-        return {"pools": {k: p.state_dict() for k, p in self.pools.items()},
-                "recipe": {"diff_augment": self.augment.name}}
+        return {"pools": {k: p.state_dict() for k, p in self.pools.items()}, "recipe": self._recipe()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        # a checkpoint written before the setting was recorded had none
-        check_same_recipe(state.get("recipe", {"diff_augment": ""}), {"diff_augment": self.augment.name})
+        # a checkpoint written before a setting was recorded ran without it
+        check_same_recipe({"diff_augment": "", "ema": 0.0, **state.get("recipe", {})}, self._recipe())
         for k, p in state.get("pools", {}).items():
             self.pools[k].load_state_dict(p)
 
     def export(self, path: Path, step: int) -> None:
         o = self.opts
-        files.save(path, KIND, self.models["G"].state_dict(), {
+        files.save(path, KIND, self._generators().state_dict(), {
             "ngf": o.ngf, "n_blocks": o.n_blocks, "steps": step, "size": o.size, "names": list(o.names),
             "cycle_weight": o.cycle_weight, "identity_weight": o.identity_weight,
             "perceptual_weight": o.perceptual_weight, "perceptual_backbone": self.weights_name, "lr": o.lr,
-            "diff_augment": self.augment.name, "data": o.data})
+            **self._recipe(), "data": o.data})

@@ -9,7 +9,6 @@ upwards on small sets). Lower is better; comparable across runs on the same vali
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from impasto.errors import InputError
 from impasto.models import files
 from impasto.models.dcgan import KIND, Discriminator, Generator, generate
 from impasto.train.augment import DiffAugment, check_same_recipe
+from impasto.train.average import check_decay, start_average, update_average
 from impasto.train.finetune import TransferRecipe, load_into, load_pretrained
 from impasto.train.loop import Context
 
@@ -70,11 +70,10 @@ class DCGANRecipe(TransferRecipe):
         except ValueError as exc:
             raise InputError(str(exc)) from exc
         self.augment = DiffAugment(o.augment)
-        if not 0 <= o.ema < 1:
-            raise InputError(f"--ema must be in [0, 1), got {o.ema}")
+        check_decay(o.ema)
         self.models = {"G": g.to(ctx.device), "D": d.to(ctx.device)}
-        if o.ema:  # starts as G (the pretrained generator when fine-tuning); never trained by an optimizer
-            self.models["G_ema"] = copy.deepcopy(self.models["G"]).requires_grad_(False)
+        if o.ema:
+            self.models["G_ema"] = start_average(self.models["G"])
         betas = (0.5, 0.999)
         self.optimizers = {"D": torch.optim.Adam([p for p in d.parameters() if p.requires_grad], lr=o.lr, betas=betas),
                            "G": torch.optim.Adam(g.parameters(), lr=o.lr, betas=betas)}
@@ -116,21 +115,9 @@ class DCGANRecipe(TransferRecipe):
         # a checkpoint written before the settings were recorded had neither
         check_same_recipe(state.get("recipe", {"ema": 0.0, "diff_augment": ""}), self._recipe())
 
-    @torch.no_grad()
     def after_step(self) -> None:
-        """The generator's exponential moving average, its decay ramped up over the first steps
-        ((1 + t) / (10 + t): 0.9 at step 80, 0.985 at 600, 0.99 from 890) so a run from random weights
-        does not keep them for long. Why: GAN generators oscillate from step to step on a small folder;
-        the average of the recent ones is a steadier, usually better, generator (Karras et al., Yazici
-        et al. 2019)."""
-        if "G_ema" not in self.models:
-            return
-        decay = min(self.opts.ema, (1 + self.step) / (10 + self.step))
-        avg, live = self.models["G_ema"], self.models["G"]
-        for a, p in zip(avg.parameters(), live.parameters(), strict=True):
-            a.lerp_(p, 1 - decay)
-        for a, b in zip(avg.buffers(), live.buffers(), strict=True):
-            a.copy_(b)
+        if "G_ema" in self.models:
+            update_average(self.models["G_ema"], self.models["G"], self.opts.ema, self.step)
 
     def validate(self) -> dict[str, float]:
         if len(self.opts.val_images) < 2:

@@ -310,6 +310,7 @@ def _resume(recipe: Recipe, scalers: dict[str, Any], path: Path) -> tuple[int, i
     returns (step, epoch, samples consumed in that epoch)."""
     state = ckpt.load(path)
     try:
+        recipe.load_extra_state(state.get("extra", {}))  # first: a recipe mismatch is named, not a missing model
         for name, m in recipe.models.items():
             m.load_state_dict(state["models"][name])
         for name, o in recipe.optimizers.items():
@@ -319,7 +320,6 @@ def _resume(recipe: Recipe, scalers: dict[str, Any], path: Path) -> tuple[int, i
         for name, sc in scalers.items():
             if name in state.get("scalers", {}):
                 sc.load_state_dict(state["scalers"][name])
-        recipe.load_extra_state(state.get("extra", {}))
         ckpt.set_rng_state(state["rng"])
         return int(state["step"]), int(state["epoch"]), int(state["consumed"])
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:  # another run's, or damaged inside
