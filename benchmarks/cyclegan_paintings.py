@@ -42,10 +42,11 @@ from impasto.train import checkpoint as ckpt
 from impasto.translate import translate
 
 
-def model_for(path: Path, work: Path) -> Path:
-    """A CycleGAN model file from a model file, a run folder or a checkpoint ``.pt`` (exported to ``work``)."""
+def model_for(path: Path, work: Path, live: bool = False) -> Path:
+    """A CycleGAN model file from a model file, a run folder or a checkpoint ``.pt`` (exported to ``work``;
+    its generators' average when it keeps one, unless ``live``: then the generators the optimizer trained)."""
     if path.is_dir():
-        if (path / "model.safetensors").is_file():
+        if (path / "model.safetensors").is_file() and not live:
             return path / "model.safetensors"
         newest = ckpt.latest(path / "checkpoints")
         if newest is None:
@@ -54,10 +55,11 @@ def model_for(path: Path, work: Path) -> Path:
     if path.suffix != ".pt":
         return path
     state = ckpt.load(path)
-    g = state["models"].get("G_ema", state["models"]["G"])  # the average, as the run's model file
+    models = state["models"]
+    g = models["G"] if live else models.get("G_ema", models["G"])  # by default the average, as the run's file
     blocks = {k.split(".")[2] for k in g if k.startswith("g_ab.") and ".body." in k}
     meta = {"ngf": int(g["g_ab.net.1.weight"].shape[0]), "n_blocks": len(blocks), "steps": int(state["step"]),
-            "names": ["A", "B"], "from_checkpoint": str(path)}
+            "names": ["A", "B"], "from_checkpoint": str(path), "average": "G_ema" in models and not live}
     return files.save(work / f"{path.stem}.safetensors", KIND, g, meta, dtype=torch.float32)
 
 
@@ -106,12 +108,14 @@ def main() -> None:
     ap.add_argument("--other-paintings", default="wikiart", help="the probe's third kind: other painters (wikiart)")
     ap.add_argument("--probe-rows", type=int, default=300,
                     help="training images of each kind the domain probe is fitted on (300)")
+    ap.add_argument("--live", action="store_true",
+                    help="from a run folder or checkpoint, score the trained generators, not their --ema average")
     ap.add_argument("--out", type=Path, default=Path("build/cyclegan_paintings"))
     ap.add_argument("--quick", action="store_true", help="smoke check: 6 photos, 6 paintings, 3 sheet rows")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    model = model_for(args.model, args.out)
+    model = model_for(args.model, args.out, args.live)
     _, meta = files.read_meta(model)
     size = args.size or int(meta.get("size", 128))
     limit = 6 if args.quick else None
@@ -124,7 +128,8 @@ def main() -> None:
     rows_of = {"translated": features(translated, feature_size), "photos_baseline": features(photos, feature_size),
                "held_out_paintings": features(paintings, feature_size)}
     report = {
-        "model": str(model), "steps": meta.get("steps"), "names": meta.get("names"), "direction": args.direction,
+        "model": str(model), "live": args.live, "steps": meta.get("steps"), "names": meta.get("names"),
+        "direction": args.direction,
         "splits": args.splits, "size": size, "feature_size": feature_size, "quick": args.quick,
         "photos": len(photos), "paintings": len(paintings),
         "kid_translated_vs_paintings": kid(rows_of["translated"], rows_of["held_out_paintings"]),

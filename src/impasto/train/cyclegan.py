@@ -4,6 +4,8 @@ Phase "G" trains both generators: LSGAN adversarial terms, L1 cycle consistency 
 B->A->B), L1 identity (G_ab(b) ~ b) and, optionally, a perceptual cycle term on VGG features (the
 shared pretrained encoder). Phase "D" trains both discriminators on real images vs fakes drawn from a
 history pool. Learning rates stay constant, then decay linearly to zero (``decay_from`` of the run).
+With ``ema``, a weight average of both generators (``impasto.train.average``) is what validation, the
+sample grids and the model file use.
 """
 
 from __future__ import annotations
