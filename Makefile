@@ -122,7 +122,7 @@ ship-adain:
 # (2-core EPYC, no AMX, session 8): 0.71 s/step alone with both cores, 1.05 s/step on one thread
 # (OMP_NUM_THREADS=1) beside another one-thread training run: 6000 steps ~ 1 h 45 min that way.
 # Session 14: both generators' weight average (--ema 0.999) is what is validated, exported and shipped; at step
-# 3,000 of one run the average scored KID 0.95 against the live generators' (val; benchmarks/README).
+# 3,000 of one run the average scored KID 0.95 against the live generators' 1.47 (val; benchmarks/README).
 # Resumable: run it again and it continues from $(CYCLEGAN_RUN). For a smoke run use another folder:
 #   make demo-cyclegan-paintings CYCLEGAN_STEPS=20 CYCLEGAN_RUN=build/cyclegan_smoke CYCLEGAN_EVAL=--quick
 CYCLEGAN_STEPS ?= 6000
