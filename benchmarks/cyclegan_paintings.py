@@ -39,6 +39,7 @@ from impasto.models import files
 from impasto.models.cyclegan import KIND
 from impasto.sheet import grid
 from impasto.train import checkpoint as ckpt
+from impasto.train.average import AVERAGE, LIVE, in_use
 from impasto.translate import translate
 
 
@@ -56,10 +57,10 @@ def model_for(path: Path, work: Path, live: bool = False) -> Path:
         return path
     state = ckpt.load(path)
     models = state["models"]
-    g = models["G"] if live else models.get("G_ema", models["G"])  # by default the average, as the run's file
+    g = models[LIVE] if live else in_use(models)  # by default the average, as the run's file
     blocks = {k.split(".")[2] for k in g if k.startswith("g_ab.") and ".body." in k}
     meta = {"ngf": int(g["g_ab.net.1.weight"].shape[0]), "n_blocks": len(blocks), "steps": int(state["step"]),
-            "names": ["A", "B"], "from_checkpoint": str(path), "average": "G_ema" in models and not live}
+            "names": ["A", "B"], "from_checkpoint": str(path), "average": AVERAGE in models and not live}
     return files.save(work / f"{path.stem}.safetensors", KIND, g, meta, dtype=torch.float32)
 
 

@@ -91,9 +91,11 @@ class DiffAugment:
         return diff_augment(x, self.policy, gen) if self.policy else x
 
 
-def check_same_recipe(saved: dict[str, Any], current: dict[str, Any]) -> None:
+def check_same_recipe(saved: dict[str, Any], current: dict[str, Any], unrecorded: dict[str, Any]) -> None:
     """Refuse to resume a run under other small-folder settings (``--ema``, ``--diff-augment``): the
-    result would be scored under one recipe's name while trained under two."""
+    result would be scored under one recipe's name while trained under two. ``unrecorded``: what a
+    checkpoint written before a setting was recorded ran with."""
+    saved = {**unrecorded, **saved}
     if saved != current:
         raise InputError(f"--resume: this run was trained with {saved}, not {current}; pass the same settings "
                          "or use another --out")

@@ -8,11 +8,17 @@ sample, validate and export the average; only the live generator is trained.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 from impasto.errors import InputError
+
+#: the names a GAN recipe gives its trained generator and its average (models, checkpoints)
+LIVE, AVERAGE = "G", "G_ema"
+T = TypeVar("T")
 
 
 def check_decay(decay: float) -> None:
@@ -35,3 +41,15 @@ def update_average(average: nn.Module, live: nn.Module, decay: float, step: int)
         a.lerp_(p, 1 - d)
     for a, b in zip(average.buffers(), live.buffers(), strict=True):
         a.copy_(b)
+
+
+def in_use(models: Mapping[str, T]) -> T:
+    """What is sampled, validated, exported and fine-tuned from: the average when the run keeps one
+    (modules, or a checkpoint's state dicts)."""
+    return models.get(AVERAGE, models[LIVE])
+
+
+def step_average(models: Mapping[str, Any], decay: float, step: int) -> None:
+    """After each optimizer step: move the average, when the run keeps one, towards the live generator."""
+    if AVERAGE in models:
+        update_average(models[AVERAGE], models[LIVE], decay, step)

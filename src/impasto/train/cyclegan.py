@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from impasto.models import files
 from impasto.models.cyclegan import KIND, CycleGenerators, ImagePool, PatchDiscriminator, lsgan
 from impasto.train.augment import DiffAugment, check_same_recipe
-from impasto.train.average import check_decay, start_average, update_average
+from impasto.train.average import AVERAGE, LIVE, check_decay, in_use, start_average, step_average
 from impasto.train.data import sample_generator
 from impasto.train.loop import Context, Recipe
 
@@ -93,7 +93,7 @@ class CycleGANRecipe(Recipe):
         self.models = {n: m.to(ctx.device) for n, m in (("G", gens), ("D_a", d_a), ("D_b", d_b))}
         check_decay(o.ema)
         if o.ema:
-            self.models["G_ema"] = start_average(self.models["G"])
+            self.models[AVERAGE] = start_average(self.models[LIVE])
         betas = (0.5, 0.999)
         self.optimizers = {
             "G": torch.optim.Adam(gens.parameters(), lr=o.lr, betas=betas),
@@ -155,11 +155,10 @@ class CycleGANRecipe(Recipe):
 
     def _generators(self) -> CycleGenerators:
         """What validation, samples and the model file use: the average when there is one."""
-        return self.models.get("G_ema", self.models["G"])  # type: ignore[return-value]
+        return in_use(self.models)  # type: ignore[return-value]
 
     def after_step(self) -> None:
-        if "G_ema" in self.models:
-            update_average(self.models["G_ema"], self.models["G"], self.opts.ema, self.step)
+        step_average(self.models, self.opts.ema, self.step)
 
     def validate(self) -> dict[str, float]:
         """Held-out cycle and identity L1 per direction (lower is better; adversarial terms are not
@@ -198,7 +197,7 @@ class CycleGANRecipe(Recipe):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         # a checkpoint written before a setting was recorded ran without it
-        check_same_recipe({"diff_augment": "", "ema": 0.0, **state.get("recipe", {})}, self._recipe())
+        check_same_recipe(state.get("recipe", {}), self._recipe(), {"diff_augment": "", "ema": 0.0})
         for k, p in state.get("pools", {}).items():
             self.pools[k].load_state_dict(p)
 

@@ -20,7 +20,7 @@ from impasto.errors import InputError
 from impasto.models import files
 from impasto.models.dcgan import KIND, Discriminator, Generator, generate
 from impasto.train.augment import DiffAugment, check_same_recipe
-from impasto.train.average import check_decay, start_average, update_average
+from impasto.train.average import AVERAGE, LIVE, check_decay, in_use, start_average, step_average
 from impasto.train.finetune import TransferRecipe, load_into, load_pretrained
 from impasto.train.loop import Context
 
@@ -63,7 +63,7 @@ class DCGANRecipe(TransferRecipe):
             states, _ = load_pretrained(o.finetune_from, KIND)
             if "G" not in states or "D" not in states:
                 raise InputError(f"--finetune-from {o.finetune_from}: holds no DCGAN generator and discriminator")
-            load_into(g, states.get("G_ema", states["G"]), "generator")  # a checkpoint's average, as its file
+            load_into(g, in_use(states), "generator")  # a checkpoint's average, as its file
             load_into(d, states["D"], "discriminator")
         try:
             self.frozen = d.freeze(o.freeze_d)
@@ -73,7 +73,7 @@ class DCGANRecipe(TransferRecipe):
         check_decay(o.ema)
         self.models = {"G": g.to(ctx.device), "D": d.to(ctx.device)}
         if o.ema:
-            self.models["G_ema"] = start_average(self.models["G"])
+            self.models[AVERAGE] = start_average(self.models[LIVE])
         betas = (0.5, 0.999)
         self.optimizers = {"D": torch.optim.Adam([p for p in d.parameters() if p.requires_grad], lr=o.lr, betas=betas),
                            "G": torch.optim.Adam(g.parameters(), lr=o.lr, betas=betas)}
@@ -87,7 +87,7 @@ class DCGANRecipe(TransferRecipe):
         return self.augment(x, self.step_generator())
 
     def _sampler(self) -> Generator:
-        return self.models.get("G_ema", self.models["G"])  # type: ignore[return-value]
+        return in_use(self.models)  # type: ignore[return-value]
 
     def loss(self, phase: str, batch: Any, cache: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         real = batch
@@ -113,11 +113,10 @@ class DCGANRecipe(TransferRecipe):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         # a checkpoint written before the settings were recorded had neither
-        check_same_recipe(state.get("recipe", {"ema": 0.0, "diff_augment": ""}), self._recipe())
+        check_same_recipe(state.get("recipe", {}), self._recipe(), {"ema": 0.0, "diff_augment": ""})
 
     def after_step(self) -> None:
-        if "G_ema" in self.models:
-            update_average(self.models["G_ema"], self.models["G"], self.opts.ema, self.step)
+        step_average(self.models, self.opts.ema, self.step)
 
     def validate(self) -> dict[str, float]:
         if len(self.opts.val_images) < 2:
