@@ -217,6 +217,29 @@ def test_video_bad_input_exit_2(tiny_decoder, style_path, tmp_path, capsys):
     assert "video" in capsys.readouterr().err and not (tmp_path / "o.mp4").exists()
 
 
+def test_video_with_max_size_writes_capped_smoothed_frames(tiny_decoder, tmp_path, shared_images, capsys):
+    import av
+
+    out = tmp_path / "small.mp4"
+    assert main(["video", str(shared_images / "content" / "cutBunny.mp4"), "--method", "adain", "--model",
+                 str(tiny_decoder), "-s", str(shared_images / "style" / "udnie.jpg"), "-o", str(out),
+                 "--max-size", "48", "--max-frames", "3", "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["frames"] == 3
+    with av.open(str(out)) as c:
+        stream = c.streams.video[0]
+        assert max(stream.width, stream.height) <= 48 and min(stream.width, stream.height) >= 2
+
+
+def test_video_whose_frames_do_not_decode_exit_2(tiny_decoder, style_path, tmp_path, capsys):
+    fake = tmp_path / "notes.jpg"  # opens (the image demuxer) but its one frame cannot be decoded
+    fake.write_text("these are notes, not a picture\n" * 20)
+    assert main(["video", str(fake), "--method", "adain", "--model", str(tiny_decoder), "-s", str(style_path),
+                 "--max-size", "32", "-o", str(tmp_path / "o.mp4"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a readable video" in err
+    assert not list(tmp_path.glob("o*.mp4*")) and not list(tmp_path.glob(".o*"))
+
+
 def test_a_repeated_style_is_encoded_once_and_a_changed_one_again(tiny_decoder, monkeypatch):
     from impasto import methods
 

@@ -277,6 +277,12 @@ def fit_size(h: int, w: int, long_side: int) -> tuple[int, int]:
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
+def capped_size(h: int, w: int, max_size: int | None) -> tuple[int, int]:
+    """(H, W) with the long side at most ``max_size`` (unchanged when it already is): the feed-forward
+    methods' ``--max-size`` rule, which the video writer needs before the first frame is stylized."""
+    return (h, w) if max_size is None or max(h, w) <= max_size else fit_size(h, w, max_size)
+
+
 def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Antialiased bicubic resize of a (N,3,H,W) tensor to (H, W), clamped to [0, 1]."""
     if tuple(image.shape[-2:]) == tuple(size):

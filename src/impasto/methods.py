@@ -19,7 +19,7 @@ from impasto import color
 from impasto.device import autocast, inference_copy, memory_format, pick_device, pick_dtype, precision_name
 from impasto.errors import InputError
 from impasto.guided import guided_upsample
-from impasto.io import pad_to_min, resize, resize_long, tile_to_min
+from impasto.io import capped_size, pad_to_min, resize, resize_long, tile_to_min
 from impasto.models.files import model_file, short
 from impasto.options import AdainOptions, FastOptions, style_blend
 from impasto.progress import Callback
@@ -193,9 +193,7 @@ def match_colors(image: torch.Tensor, content: torch.Tensor, styles: list[torch.
 
 def capped(image: torch.Tensor, max_size: int | None) -> torch.Tensor:
     """``image`` with its long side at most ``max_size`` (unchanged when it already is)."""
-    if max_size is None or max(image.shape[-2:]) <= max_size:
-        return image
-    return resize_long(image, max_size)
+    return resize(image, capped_size(image.shape[-2], image.shape[-1], max_size))
 
 
 def _pad_for_decoder(image: torch.Tensor) -> torch.Tensor:

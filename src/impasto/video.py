@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from impasto.errors import InputError
-from impasto.io import atomic_path
+from impasto.io import atomic_path, capped_size, resize
 
 Stylizer = Callable[[torch.Tensor], torch.Tensor]
 
@@ -54,6 +54,8 @@ def _write_frame(frame: Any, stylize: Stylizer, smoothing: float, prev: dict[str
 
     content = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)[None].float() / 255
     raw = stylize(content).clamp(0, 1)
+    # a --max-size cap shrinks the output: smooth and measure flicker at the output's size
+    content = resize(content, (raw.shape[-2], raw.shape[-1]))
     result = smooth(raw, content, prev["out"], prev["content"], smoothing)
     if prev["content"] is not None:
         stats["original"].append(float((content - prev["content"]).abs().mean()))
@@ -66,9 +68,22 @@ def _write_frame(frame: Any, stylize: Stylizer, smoothing: float, prev: dict[str
         out.mux(pkt)
 
 
+def _demuxed(inp: Any, streams: list[Any], src: Path) -> Any:
+    """(packet, decoded video frames) in file order; a stream that stops decoding is the input's fault."""
+    import av
+
+    try:
+        for packet in inp.demux(*streams):
+            yield packet, ([] if packet.stream.type == "audio" else packet.decode())
+    except (av.error.FFmpegError, OSError) as exc:
+        raise InputError(f"{src}: not a readable video ({exc})") from exc
+
+
 def stylize_video(src: Path, dst: Path, stylize: Stylizer, *, smoothing: float = 0.6, max_frames: int | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Write ``dst`` (H.264 + the source's audio); returns frame count and flicker measures."""
+                  max_size: int | None = None, progress: Callable[[int, int], None] | None = None
+                  ) -> dict[str, Any]:
+    """Write ``dst`` (H.264 + the source's audio); returns frame count and flicker measures.
+    ``max_size`` is the stylizer's cap on the long side, so the encoder gets the frames' final size."""
     import av
 
     if dst.suffix.lower() not in (".mp4", ".mkv", ".mov"):
@@ -85,20 +100,20 @@ def stylize_video(src: Path, dst: Path, stylize: Stylizer, *, smoothing: float =
     n = 0
     with atomic_path(dst) as tmp:
         out = av.open(str(tmp), mode="w", format=dst.suffix.lower().lstrip(".").replace("mkv", "matroska"))
-        # every stream must exist before the first packet is muxed; the methods keep the frame size
+        # every stream must exist before the first packet is muxed: the size is the stylizer's, known in advance
         vout = out.add_stream("libx264", rate=rate)
-        vout.width, vout.height = vin.width // 2 * 2, vin.height // 2 * 2
+        height, width = capped_size(vin.height, vin.width, max_size)
+        vout.width, vout.height = max(2, width // 2 * 2), max(2, height // 2 * 2)
         vout.pix_fmt = "yuv420p"
         aout = out.add_stream_from_template(ain) if ain is not None else None
         try:
-            streams = [s for s in (vin, ain) if s is not None]
-            for packet in inp.demux(*streams):
+            for packet, frames in _demuxed(inp, [s for s in (vin, ain) if s is not None], src):
                 if packet.stream.type == "audio":
                     if aout is not None and packet.dts is not None:
                         packet.stream = aout
                         out.mux(packet)
                     continue
-                for frame in packet.decode():
+                for frame in frames:
                     if max_frames is not None and n >= max_frames:
                         break
                     _write_frame(frame, stylize, smoothing, prev, stats, vout, out)

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         report = stylize_video(args.input, args.output, fn, smoothing=args.smoothing, max_frames=args.max_frames,
-                               progress=progress)
+                               max_size=stylizer.output_size(options), progress=progress)
     finally:
         bar.close()
     if recorder is not None:  # one run for the whole video, fingerprinted by the files
