@@ -149,7 +149,7 @@ def test_output_equal_to_the_input_is_refused_unless_overwrite(tmp_path, capsys)
     photo.write_bytes(bundled.photo("chelsea").read_bytes())
     before = photo.read_bytes()
     args = ["stylize", str(photo), "--method", "fast", "--max-size", "64", "-o", str(photo), "--quiet"]
-    assert main(args) == 2 and "is the input photo" in capsys.readouterr().err
+    assert main(args) == 2 and "names an input file" in capsys.readouterr().err
     assert photo.read_bytes() == before
     assert main([*args, "--overwrite"]) == 0 and photo.read_bytes() != before
 

@@ -142,3 +142,23 @@ def test_folder_batch_skips_bad_files_and_resumes(tiny_model, tmp_path, capsys):
     assert main(args) == 2
     second = json.loads(capsys.readouterr().out)
     assert second["written"] == [] and len(second["already_done"]) == 2
+
+
+def test_folder_batch_rerun_with_other_settings_or_into_its_input_folder_is_refused(tiny_model, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "chelsea.jpg").write_bytes(bundled.photo("chelsea").read_bytes())
+    out = tmp_path / "out"
+    base = ["stylize", str(src), "--method", "fast", "--model", str(tiny_model), "--max-size", "48", "--quiet"]
+    assert main([*base, "-o", str(out)]) == 0
+    made = (out / "chelsea_stylized.png").read_bytes()
+    capsys.readouterr()
+    # a resume keeps what the same settings made; other settings would be reported as done yet are not theirs
+    assert main([*base, "--style-index", "1", "-o", str(out)]) == 2
+    assert "other settings" in capsys.readouterr().err
+    assert (out / "chelsea_stylized.png").read_bytes() == made
+    assert main([*base, "-o", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["already_done"] == [str(out / "chelsea_stylized.png")]
+    # into its own input folder, every run would stylize the last run's outputs again
+    assert main([*base, "-o", str(src)]) == 2
+    assert "input folder" in capsys.readouterr().err and sorted(p.name for p in src.iterdir()) == ["chelsea.jpg"]

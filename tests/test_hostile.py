@@ -161,7 +161,7 @@ def test_folder_batch_goes_on_after_an_unexpected_error(tmp_path, fast_model, mo
 
     monkeypatch.setitem(stylizer._RUNNERS, "fast", flaky)
     assert main(["stylize", str(src), "--method", "fast", "--model", str(fast_model), "-o", str(out), "-q"]) == 2
-    assert sorted(p.name for p in out.iterdir()) == ["a_stylized.png", "c_stylized.png"]
+    assert sorted(p.name for p in out.iterdir()) == [".impasto_batch.json", "a_stylized.png", "c_stylized.png"]
     assert "skipped" in _one_line(capsys.readouterr().err)
 
 

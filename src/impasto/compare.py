@@ -25,9 +25,9 @@ from impasto.report import Pair, evaluate, write_report
 
 def parse_setting(text: str) -> tuple[str, stylizer.Options]:
     """``NAME:method=M,key=value,...`` -> (NAME, the method's validated options)."""
-    name, _, rest = text.partition(":")
-    if not name or not name.replace("-", "").replace("_", "").isalnum():
-        raise InputError(f"--setting {text!r}: expected NAME:key=value,... with a plain NAME")
+    name, colon, rest = text.partition(":")
+    if not colon or not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise InputError(f"--setting {text!r}: expected NAME:method=M,key=value,... with a plain NAME")
     given: dict[str, Any] = {}
     method = "gatys"
     for part in filter(None, rest.split(",")):

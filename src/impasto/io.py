@@ -230,11 +230,9 @@ def atomic_path(path: str | os.PathLike[str]):
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     except PermissionError as exc:
         raise InputError(f"{target}: output directory is not writable") from exc
-    except OSError as exc:
-        failure = write_failure(exc, target)
-        if failure is None:
-            raise
-        raise failure from exc
+    except OSError as exc:  # the folder exists but takes no new file (e.g. /proc): the place, not a bug
+        raise write_failure(exc, target) or InputError(
+            f"{target}: cannot create a file in {parent} ({exc.strerror or exc})") from exc
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)

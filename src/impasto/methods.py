@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -53,14 +54,14 @@ def parse_style_mix(text: str, n_styles: int) -> torch.Tensor:
         for part in text.split(","):
             index, weight = part.split(":")
             i, w = int(index), float(weight)
-            if not 0 <= i < n_styles or w < 0:
+            if not 0 <= i < n_styles or not 0 <= w < math.inf:  # NaN fails this too
                 raise ValueError
             mix[i] += w
     except ValueError as exc:
         raise InputError(f"--style-mix {text!r}: expected INDEX:WEIGHT pairs with 0 <= INDEX < {n_styles}, "
                          "weights >= 0") from exc
-    if mix.sum() <= 0:
-        raise InputError("--style-mix weights must not all be zero")
+    if not 0 < float(mix.sum()) < math.inf:  # all zero, or finite weights whose sum overflows
+        raise InputError("--style-mix weights must not all be zero, nor sum past the largest float")
     return mix / mix.sum()
 
 

@@ -25,6 +25,8 @@ from impasto.errors import InputError
 PRESERVE_COLOR = ("luminance", "histogram")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 LAYERS_HELP = "comma-separated VGG layer names"
+#: the largest long side a size option accepts anywhere (the CLI's, the web form's, the Python API's)
+MAX_SIDE = 8192
 
 
 def option(default: Any, help: str, *, lo: float | None = None, hi: float | None = None,
@@ -55,7 +57,7 @@ class GatysOptions(RunOptions):
     strength: float | None = option(0.5, "0 keeps the photo, 1 strong; weights calibrated on the pair so a strength "
                                     "means the same on any pair (off when weights are hand-set)", lo=0, hi=1,
                                     web=True)
-    size: int = option(512, "long side of the output in pixels", lo=16, hi=8192, web=True)
+    size: int = option(512, "long side of the output in pixels", lo=16, hi=MAX_SIDE, web=True)
     iterations: int | None = option(None, "iterations at the first scale; each larger scale gets half "
                                     "(lbfgs 200, 160 for a two-scale run such as the default 512 px; adam 400)",
                                     lo=1, hi=100_000, web=True)
@@ -84,6 +86,8 @@ class GatysOptions(RunOptions):
         if hand_set and self.strength is not None:
             raise InputError("give --strength or hand-set weights (--content-weight/--style-weight/--layer-weights), "
                              "not both")
+        if self.content_weight == 0 and self.style_weight == 0:
+            raise InputError("--content-weight and --style-weight are both 0: nothing but smoothness to optimize")
 
 
 @dataclass
@@ -125,7 +129,7 @@ class AdainOptions(RunOptions):
                          lo=0, hi=1000)
     style_size: int | None = option(None, "long side the painting is encoded at (default: the side the decoder "
                                     "runs at: it was trained on painting and photo crops of one size)",
-                                    lo=16, hi=8192)
+                                    lo=16, hi=MAX_SIDE)
     match_colors: bool = option(True, "give the output the painting's per-channel colour mean and spread (AdaIN "
                                 "on the pixels, blended by strength; not with --mask)")
 
@@ -193,6 +197,16 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
+def check_styles_given(name: str, given: bool) -> None:
+    """A method that paints any painting needs one; a trained network paints its own and takes none
+    (ignoring a given painting would look like a bug)."""
+    if get_method(name).needs_style and not given:
+        raise InputError(f"--method {name} needs at least one --style image")
+    if not get_method(name).needs_style and given:
+        raise InputError(f"--method {name} paints the styles its model was trained on and takes no --style "
+                         "(choose one with --style-index or --style-mix)")
+
+
 def fields(method: str) -> tuple[dataclasses.Field, ...]:
     return dataclasses.fields(get_method(method).options)
 
@@ -246,6 +260,8 @@ def _check_field(method: str, f: dataclasses.Field, value: Any) -> None:
     """The field's declared range and choices; one line naming the option when it is off."""
     m = f.metadata
     flag = "--" + f.name.replace("_", "-")
+    if m.get("kind") == "layers" and not value:  # "" or ","; the loss would divide by zero layers
+        raise InputError(f"{method}: {flag} needs at least one VGG layer name, e.g. relu4_2")
     if value is None:
         return
     if m.get("choices") and value not in m["choices"]:

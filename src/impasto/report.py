@@ -34,10 +34,20 @@ def find_pairs(content_dir: Path, style_dir: Path, stylized_dir: Path, pairs_csv
     if pairs_csv is not None:
         if not pairs_csv.is_file():
             raise InputError(f"{pairs_csv}: no such pairs file")
-        with open(pairs_csv, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        if not rows or not {"content", "style", "stylized"} <= set(rows[0]):
+        try:
+            with open(pairs_csv, newline="", encoding="utf-8") as fh:
+                reader = csv.DictReader(fh)
+                rows, header = list(reader), reader.fieldnames or []
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise InputError(f"{pairs_csv}: not a readable CSV file ({exc})") from exc
+        columns = ("content", "style", "stylized")
+        if not set(columns) <= set(header):
             raise InputError(f"{pairs_csv}: needs a header with columns content, style, stylized")
+        if not rows:
+            raise InputError(f"{pairs_csv}: has a header but no rows")
+        for i, r in enumerate(rows, start=2):
+            if any(not r.get(k) for k in columns):
+                raise InputError(f"{pairs_csv}: line {i} needs a content, a style and a stylized file name")
         pairs = [Pair(content_dir / r["content"], style_dir / r["style"], stylized_dir / r["stylized"]) for r in rows]
         for p in pairs:
             for f in (p.content, p.style, p.stylized):

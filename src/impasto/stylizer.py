@@ -26,6 +26,7 @@ from impasto.options import (
     FastOptions,
     GatysOptions,
     Options,
+    check_styles_given,
     describe,
     fields,
     from_web_form,
@@ -39,7 +40,8 @@ from impasto.options import (
 from impasto.progress import Callback, Progress
 
 __all__ = ["DEFAULT_METHOD", "METHODS", "WEB_DEFAULT_METHOD", "AdainOptions", "Cancelled", "FastOptions",
-           "GatysOptions", "Options", "StylizeOutput", "StylizeRequest", "check_content_size", "describe", "fields",
+           "GatysOptions", "Options", "StylizeOutput", "StylizeRequest", "check_content_size", "check_styles_given",
+           "describe", "fields",
            "from_web_form", "get_method", "make_options", "method_of", "output_size", "preload", "record",
            "stylize"]
 

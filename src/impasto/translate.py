@@ -48,13 +48,9 @@ def resolve_model(model: str | Path) -> Path:
     """A model file, a run folder, or the bare name of a bundled model (``--model monet``): a name that is
     neither a path nor a bundled model fails here in one line, before any image is read."""
     p = Path(model)
-    if p.exists() or p.suffix or len(p.parts) != 1:
-        return model_file(p)
-    from impasto import bundled
-
-    found = bundled.models()
-    if p.name in found:
-        return found[p.name]
+    found = model_file(p)  # a bundled model's name included
+    if found.exists() or p.suffix or len(p.parts) != 1:
+        return found
     raise InputError(f"--model {short(p.name, 60)}: no such file, run folder or bundled CycleGAN (bundled: "
                      f"{', '.join(bundled_cyclegans()) or 'none yet'}); train one with 'impasto train cyclegan'")
 

@@ -26,6 +26,8 @@ Stylizer = Callable[[torch.Tensor], torch.Tensor]
 def _open(path: Path) -> Any:
     import av
 
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a video file")
     if not path.is_file():
         raise InputError(f"{path}: no such video file")
     try:

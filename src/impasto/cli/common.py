@@ -7,7 +7,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,22 @@ def positive_int(text: str) -> int:
     return value
 
 
+def int_in(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse type for whole numbers in [lo, hi]: a size or count past ``hi`` would exhaust memory
+    (or, for a tile, a seed or an opset, is not a thing the code can use) long before it failed."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from exc
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"expected a number from {lo} to {hi}, got {value}")
+        return value
+
+    return parse
+
+
 def nonneg_float(text: str) -> float:
     try:
         value = float(text)
@@ -106,23 +122,60 @@ def fraction(text: str) -> float:
     return value
 
 
-def check_output_path(path: Path) -> None:
-    """Fail before any work if the output cannot be written."""
+def check_output_path(path: Path, inputs: Sequence[Path] = (), *, overwrite: bool = False, flag: str = "-o"
+                      ) -> None:
+    """Fail before any work if the output cannot be written, or if it would replace one of the
+    ``inputs`` (the photo, a painting) without ``overwrite``."""
+    if path.exists() and not overwrite and any(p.exists() and path.resolve() == p.resolve() for p in inputs):
+        hint = ", or --overwrite to replace it" if flag == "-o" else ""
+        raise InputError(f"{path}: {flag} names an input file; give another path{hint}")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; {flag} needs a file name such as {path / 'out.png'}")
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise InputError(f"{path}: unknown image suffix {path.suffix!r} (use .png, .jpg, .webp, .tif)")
     parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise InputError(f"{path}: {parent} is a file, not a directory")
     if not parent.is_dir():
         raise InputError(f"{path}: output directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise InputError(f"{path}: output directory {parent} is not writable")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory")
+
+
+#: in a batch's output folder: the settings its outputs were made with, so a re-run resumes only its own batch
+BATCH_RECORD = ".impasto_batch.json"
+
+
+def _claim_folder(out_dir: Path, src: Path, settings: dict[str, Any]) -> None:
+    """Make ``out_dir`` this batch's: refuse the input folder itself (each run would stylize the last
+    run's outputs) and a folder whose outputs were made with other settings (a resume would keep them)."""
+    from impasto.io import write_bytes_atomic
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder")
+    if out_dir.resolve() == src.resolve():
+        raise InputError(f"{out_dir}: is the input folder; give another output folder (-o)")
+    record = out_dir / BATCH_RECORD
+    wanted = json.loads(json.dumps(settings, default=str))
+    if record.is_file():
+        try:
+            found = json.loads(record.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            found = None
+        if found != wanted:
+            raise InputError(f"{out_dir}: holds a batch made with other settings (see its {BATCH_RECORD}); give "
+                             "another output folder, or delete that one to start again")
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(record, json.dumps(wanted, indent=1, sort_keys=True).encode())
 
 
 def run_folder(src: Path, out_dir: Path, suffix: str, process: Callable[[Any], Any], *, quiet: bool,
-               as_json: bool, after: Callable[[Path, Path, Any], None] | None = None) -> int:
+               as_json: bool, settings: dict[str, Any], after: Callable[[Path, Path, Any], None] | None = None
+               ) -> int:
     """Every image in ``src`` through ``process`` into ``out_dir`` as NAME{suffix}.png. Existing outputs
-    are kept (a stopped batch resumes); a file that fails, whatever the reason, is skipped and reported
+    are kept (a stopped batch resumes) when the folder's record says they were made with the same
+    ``settings``; a file that fails, whatever the reason, is skipped and reported
     (a line on stderr, an entry in the JSON record) and the rest go on, so one bad photo neither stops
     the batch nor every re-run at the same place. Exit 2 at the end when any file failed; a full disk
     stops the batch (every later file would fail the same way). ``after(input, output, image)`` runs once
@@ -132,12 +185,10 @@ def run_folder(src: Path, out_dir: Path, suffix: str, process: Callable[[Any], A
     from impasto.errors import WriteError
     from impasto.io import list_images, load_image, save_image
 
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a folder")
     inputs = list_images(src)
     if not inputs:
         raise InputError(f"{src}: no images in this folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _claim_folder(out_dir, src, settings)
     done, kept, failed = [], [], []
     for path in tqdm(inputs, desc="batch", file=sys.stderr, disable=quiet):
         target = out_dir / f"{path.stem}{suffix}.png"

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from impasto.cli.common import positive_int, print_json
+from impasto.cli.common import int_in, print_json
+from impasto.options import MAX_SIDE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style", type=Path, required=True, help="folder of style images")
     p.add_argument("--stylized", type=Path, required=True, help="folder of stylized images")
     p.add_argument("--pairs", type=Path, default=None, help="CSV with columns content,style,stylized")
-    p.add_argument("--size", type=positive_int, default=512, help="evaluate at this long side (512)")
+    p.add_argument("--size", type=int_in(16, MAX_SIDE), default=512, help="evaluate at this long side (512)")
     p.add_argument("-o", "--output", type=Path, default=None, help="report folder (report.json, index.html)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a method with its default options (repeatable)")
     c.add_argument("--setting", action="append", default=[],
                    help="NAME:method=M,key=value,... with the method's options (repeatable)")
-    c.add_argument("--eval-size", type=positive_int, default=512)
+    c.add_argument("--eval-size", type=int_in(16, MAX_SIDE), default=512, help="evaluate at this long side (512)")
     c.add_argument("-o", "--output", type=Path, default=Path("compare_output"), help="output folder (compare_output)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=run_compare)
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("content", "style", "stylized"):
         if not getattr(args, name).is_dir():
             raise InputError(f"--{name} {getattr(args, name)}: not a folder")
+    if args.output is not None and args.output.exists() and not args.output.is_dir():
+        raise InputError(f"{args.output}: exists and is not a folder (the report is a folder)")
     result = evaluate(find_pairs(args.content, args.style, args.stylized, args.pairs), size=args.size)
     if args.output is not None:
         files = write_report(result, args.output)
@@ -81,6 +84,9 @@ def run_compare(args: argparse.Namespace) -> int:
     contents = _expand([*args.photos, *args.content])
     if not contents:
         raise InputError("give content images (positional or --content)")
+    styles = _expand(args.style)
+    if not styles:
+        raise InputError(f"no style images in {', '.join(map(str, args.style))}")
     settings = [f"{m}:method={m}" for m in args.method] + list(args.setting)
     from impasto.cli.feedback import Recorder
 
@@ -91,7 +97,7 @@ def run_compare(args: argparse.Namespace) -> int:
             recorder.record(run, {"content": content, "styles": [style], "output": output}, image)
 
     try:
-        summary = compare(contents, _expand(args.style), settings, args.output, args.eval_size, record)
+        summary = compare(contents, styles, settings, args.output, args.eval_size, record)
     finally:
         if recorder is not None:
             recorder.close()

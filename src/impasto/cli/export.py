@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from impasto.cli.common import print_json
+from impasto.cli.common import int_in, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     o = esub.add_parser("onnx", help="fast-style model to ONNX (inputs: image NCHW in [0,1], style_mix N x S)")
     o.add_argument("model", type=Path)
     o.add_argument("-o", "--output", type=Path, required=True)
-    o.add_argument("--opset", type=int, default=17)
+    o.add_argument("--opset", type=int_in(11, 20), default=17,
+                   help="ONNX opset, 11 to 20 (17): what torch's TorchScript exporter writes for these networks")
     o.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
     o.add_argument("--json", action="store_true")
     o.set_defaults(func=run_onnx)

@@ -6,22 +6,27 @@ import argparse
 import sys
 from pathlib import Path
 
-from impasto.cli.common import check_output_path, positive_int, print_json
+from impasto.cli.common import check_output_path, int_in, print_json
 from impasto.errors import InputError
+
+#: at most this many samples per call, and a grid of at most this many pixels: past them memory runs out
+MAX_IMAGES = 4096
+MAX_GRID_PIXELS = 64_000_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="draw images from a trained DCGAN or VAE")
     p.add_argument("--model", type=Path, required=True, help="run folder or .safetensors (dcgan or vae)")
-    p.add_argument("-n", type=positive_int, default=64, help="how many images (64)")
-    p.add_argument("--seed", type=int, default=0, help="same seed, same images")
+    p.add_argument("-n", type=int_in(1, MAX_IMAGES), default=64, help=f"how many images (64; at most {MAX_IMAGES})")
+    p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0, help="same seed, same images")
     p.add_argument("-o", "--output", type=Path, default=None, help="grid image (default generated.png)")
     p.add_argument("--out-dir", type=Path, default=None, help="also write each image as a file here")
-    p.add_argument("--columns", type=positive_int, default=8)
-    p.add_argument("--cell", type=positive_int, default=None, help="grid cell size in pixels (model size, >= 64)")
+    p.add_argument("--columns", type=int_in(1, MAX_IMAGES), default=8)
+    p.add_argument("--cell", type=int_in(8, 1024), default=None,
+                   help="grid cell size in pixels (default: the model's size, at least 64; at most 1024)")
     p.add_argument("--interpolate", nargs=2, type=Path, metavar=("A", "B"), default=None,
                    help="VAE: decode the latent line from image A to image B")
-    p.add_argument("--steps", type=positive_int, default=8, help="points on the interpolation line (8)")
+    p.add_argument("--steps", type=int_in(2, 256), default=8, help="points on the interpolation line (8; 2 to 256)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=run_generate)
@@ -46,6 +51,9 @@ def run_generate(args: argparse.Namespace) -> int:
         info = {"kind": meta["kind"], "n": args.n, "seed": args.seed, "size": meta["size"]}
         columns = args.columns
     cell = args.cell or max(64, images.shape[-1])
+    if cell * cell * images.shape[0] > MAX_GRID_PIXELS:
+        raise InputError(f"a grid of {images.shape[0]} cells of {cell} px is over {MAX_GRID_PIXELS / 1e6:g} "
+                         "megapixels; ask for fewer images (-n) or a smaller --cell")
     save_image(grid(list(images.split(1)), columns=columns, cell=cell), output)
     written = []
     if args.out_dir is not None:

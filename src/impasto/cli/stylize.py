@@ -83,8 +83,7 @@ def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tup
         options = dataclasses.replace(options, preserve_color=colour)
     tastes = {k: v for k, v in (("method", method_note), ("colour", colour_note)) if v is not None}
     method = stylizer.get_method(args.method)
-    if method.needs_style and not args.style:
-        raise InputError(f"--method {args.method} needs at least one --style image")
+    stylizer.check_styles_given(args.method, bool(args.style))
     if args.mask is not None and args.method != "adain":
         raise InputError("--mask is an option of --method adain")
     stylizer.preload(options)
@@ -132,8 +131,9 @@ def run_stylize(args: argparse.Namespace) -> int:
         if args.preview is not None:
             raise InputError("--preview follows one photo's run, not a folder's")
         return _run_folder(args)
+    inputs = [args.content, *(args.style or [])]
     if args.preview is not None:
-        check_output_path(args.preview)
+        check_output_path(args.preview, inputs, flag="--preview")
     if args.output == "-" and args.json:
         raise InputError("--json prints to stdout, so it cannot be combined with -o - (PNG on stdout)")
     if args.output is None:
@@ -141,9 +141,7 @@ def run_stylize(args: argparse.Namespace) -> int:
     else:
         output = None if args.output == "-" else Path(args.output)
     if output is not None:
-        check_output_path(output)
-        if output.exists() and output.resolve() == args.content.resolve() and not args.overwrite:
-            raise InputError(f"{output}: is the input photo; give another -o, or --overwrite to replace it")
+        check_output_path(output, inputs, overwrite=args.overwrite)
     recorder = Recorder.from_args(args)  # a damaged feedback database stops here, before any work
     content = load_image(args.content)
     run = _method_runner(args)
@@ -172,6 +170,17 @@ def run_stylize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What a folder's outputs depend on: the method (as chosen, a learned one included), every option flag,
+    and the paintings' and mask's bytes (a painting edited in place is another batch)."""
+    from impasto.feedback.fingerprint import file_fingerprint
+
+    return {"command": "stylize", "method": args.method,
+            "options": {n: getattr(args, n, None) for n in sorted(args.option_names)},
+            "styles": [file_fingerprint(s) for s in args.style or []], "style_weights": args.style_weights,
+            "mask": file_fingerprint(args.mask) if args.mask else None}
+
+
 def _run_folder(args: argparse.Namespace) -> int:
     from impasto.cli.common import run_folder
 
@@ -194,7 +203,7 @@ def _run_folder(args: argparse.Namespace) -> int:
 
     try:
         return run_folder(args.content, out_dir, "_stylized", process, quiet=args.quiet, as_json=args.json,
-                          after=record)
+                          settings=_batch_settings(args), after=record)
     finally:
         if recorder is not None:
             recorder.close()

@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from impasto.cli.common import add_run_options, check_output_path, positive_int, print_json, run_folder
+from impasto.cli.common import add_run_options, check_output_path, int_in, print_json, run_folder
 from impasto.errors import InputError
+from impasto.options import MAX_SIDE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,10 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="output image (default INPUT_a2b.png), or a folder when INPUT is a folder")
-    p.add_argument("--tile", type=positive_int, default=1024, help="run in tiles above this many pixels a side")
-    p.add_argument("--size", type=positive_int, default=None,
+    p.add_argument("--tile", type=int_in(128, MAX_SIDE), default=1024,
+                   help="run in tiles above this many pixels a side (128 or more)")
+    p.add_argument("--size", type=int_in(16, MAX_SIDE), default=None,
                    help="resize to this long side first (default: as given). A CycleGAN paints strokes at the "
                    "scale it was trained at, so a large photo at its own size keeps the photo's look")
+    p.add_argument("--overwrite", action="store_true", help="allow -o to name the input file itself")
     add_run_options(p)
     p.set_defaults(func=run_translate)
 
@@ -47,9 +50,14 @@ def run_translate(args: argparse.Namespace) -> int:
     suffix = f"_{args.direction}"
     if args.input.is_dir():
         out_dir = args.output or args.input.with_name(args.input.name + suffix)
-        return run_folder(args.input, out_dir, suffix, lambda img: run(img)[0], quiet=args.quiet, as_json=args.json)
+        from impasto.feedback.fingerprint import file_fingerprint
+
+        settings = {"command": "translate", "model": file_fingerprint(path), "direction": args.direction,
+                    "size": args.size, "tile": args.tile, "precision": args.precision}
+        return run_folder(args.input, out_dir, suffix, lambda img: run(img)[0], quiet=args.quiet, as_json=args.json,
+                          settings=settings)
     output = args.output or args.input.with_name(f"{args.input.stem}{suffix}.png")
-    check_output_path(output)
+    check_output_path(output, [args.input], overwrite=args.overwrite)
     image, info = run(load_image(args.input))
     save_image(image, output)
     if args.json:

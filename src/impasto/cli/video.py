@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from impasto.cli.common import positive_int, print_json
-from impasto.errors import InputError
 
 METHODS = ("adain", "fast")
 
@@ -42,11 +41,9 @@ def run(args: argparse.Namespace) -> int:
 
     options = options_from_args(args, args.method, args.option_names)
     recorder = Recorder.from_args(args)  # a damaged feedback database stops here, before any frame
-    needs_style = stylizer.get_method(args.method).needs_style
-    if needs_style and not args.style:
-        raise InputError(f"--method {args.method} needs --style")
+    stylizer.check_styles_given(args.method, bool(args.style))
     stylizer.preload(options)
-    styles = [load_image(s) for s in args.style] if needs_style else []
+    styles = [load_image(s) for s in args.style or []]
 
     def fn(frame):
         return stylizer.stylize(stylizer.StylizeRequest(frame, styles, options, args.style_weights)).image

@@ -23,9 +23,16 @@ FORMAT_VERSION = 1
 
 
 def model_file(model: str | Path) -> Path:
-    """A model file, or a run folder holding ``model.safetensors`` (what ``--out RUN`` writes)."""
+    """A model file, a run folder holding ``model.safetensors`` (what ``--out RUN`` writes), or the bare
+    name of a model shipped in the package (``fast4``, ``monet``) when no such file or folder exists."""
     p = Path(model)
-    return p / "model.safetensors" if p.is_dir() else p
+    if p.is_dir():
+        return p / "model.safetensors"
+    if not p.exists() and not p.suffix and len(p.parts) == 1:
+        from impasto import bundled
+
+        return bundled.models().get(p.name, p)
+    return p
 
 
 def save(path: str | Path, kind: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any], *,

@@ -90,17 +90,21 @@ def run_job(job: Job, progress: Any) -> tuple[torch.Tensor, dict[str, Any]]:
 
 
 def web_options(method: str, form: dict[str, Any], limits: Limits) -> stylizer.Options:
-    """Options from the form (422 on anything the contract refuses), within the server's limits; the
-    feed-forward methods are capped at the server's size when the form does not say."""
+    """Options from the form (422 on anything the contract refuses), within the server's limits; a size
+    the form does not give is the server's limit where the declared default is larger (or, for the
+    feed-forward methods, unset)."""
     try:
         options = stylizer.from_web_form(method, form)
     except InputError as exc:
         raise HTTPException(422, str(exc)) from exc
     size = stylizer.output_size(options)
-    if size is not None and size > limits.max_size:
+    asked = form.get("size") not in (None, "")
+    if size is not None and size > limits.max_size and asked:
         raise HTTPException(422, f"size must be at most {limits.max_size}")
-    if size is None and hasattr(options, "max_size"):
+    if hasattr(options, "max_size") and (size is None or size > limits.max_size):
         options.max_size = limits.max_size  # type: ignore[union-attr]
+    elif isinstance(options, stylizer.GatysOptions) and size is not None and size > limits.max_size:
+        options.size = limits.max_size  # the declared default is over this server's limit: the limit
     if (getattr(options, "iterations", None) or 0) > limits.max_iterations:
         raise HTTPException(422, f"iterations must be at most {limits.max_iterations}")
     return options
