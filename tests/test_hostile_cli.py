@@ -186,3 +186,15 @@ def test_web_form_without_a_size_gets_the_servers_limit(monkeypatch):
 def test_video_refuses_a_folder_by_name(tmp_path, capsys):
     line = _refused(["video", str(tmp_path), "--method", "fast", "-o", str(tmp_path / "v.mp4"), "-q"], capsys)
     assert "is a folder" in line and not (tmp_path / "v.mp4").exists()
+
+
+def test_no_record_keeps_the_run_out_of_a_damaged_store(tmp_path, capsys):
+    db = tmp_path / "impasto.sqlite3"
+    db.write_bytes(b"not a database at all " * 200)
+    out = tmp_path / "o.png"
+    base = ["stylize", str(bundled.photo("chelsea")), "--method", "fast", "--max-size", "32", "-q", "--db", str(db),
+            "-o", str(out)]
+    assert "database" in _refused(base, capsys) and not out.exists()  # recording: the store is checked first
+    assert main([*base, "--no-record"]) == 0 and out.is_file()  # what the store's own errors suggest works
+    assert "--strength auto" in _refused([*base, "--no-record", "--strength", "auto"], capsys)
+    assert db.read_bytes() == b"not a database at all " * 200

@@ -1,7 +1,8 @@
 """``impasto rate`` and ``impasto feedback`` (stats, history, export, forget, thumbnails), and the
 --profile/--db flags and run recording every recording command shares.
 
-Recording is on by default and local: ``--no-record`` or IMPASTO_NO_RECORD=1 turns it off. The store
+Recording is on by default and local: ``--no-record`` or IMPASTO_NO_RECORD=1 turns it off, and such a run
+does not open the store at all (no learned defaults either: the run is as without a profile). The store
 is opened (and so checked) before a run starts, so a damaged database file stops the command with
 exit 2 before any work; a write that fails after the image is saved only warns, the image is kept.
 """
@@ -48,7 +49,7 @@ class Recorder:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Recorder | None:
-        if args.no_record or recording_disabled():
+        if not store_in_use(args):
             return None
         from impasto.feedback.store import check_profile
 
@@ -130,6 +131,12 @@ def _register_taste(fsub: argparse._SubParsersAction) -> None:
     pr.set_defaults(func=run_prefer)
 
 
+def store_in_use(args: argparse.Namespace) -> bool:
+    """False under --no-record or IMPASTO_NO_RECORD: the run neither writes nor reads the store, so a busy
+    or damaged database never stops it (the store's own errors suggest --no-record)."""
+    return not (getattr(args, "no_record", False) or recording_disabled())
+
+
 class StrengthChooser:
     """``--strength auto`` (or no ``--strength`` once the profile has evidence): the strength learned
     from the profile's answers for this method and pair, else the declared default, and the record saying
@@ -142,6 +149,11 @@ class StrengthChooser:
         self.store: FeedbackStore | None = None
         if given is not None and not self.auto:
             return  # the user set it
+        if not store_in_use(args):
+            if self.auto:
+                raise InputError("--strength auto learns from your feedback store; not with --no-record "
+                                 "(or IMPASTO_NO_RECORD)")
+            return
         from impasto.feedback.store import check_profile, default_db_path
         from impasto.feedback.taste import gather
 
@@ -167,13 +179,14 @@ class StrengthChooser:
 
 
 def _evidence(args: argparse.Namespace) -> Any:
-    """The profile's answers, or None when there is no database yet (nothing is created by reading)."""
+    """The profile's answers, or None when there is no database yet (nothing is created by reading) or the
+    run keeps out of the store."""
     from impasto.feedback.store import check_profile, default_db_path
     from impasto.feedback.taste import gather
 
     check_profile(args.profile)
     path = args.db or default_db_path()
-    if not Path(path).exists():
+    if not store_in_use(args) or not Path(path).exists():
         return None
     with FeedbackStore(path) as store:
         return gather(store, args.profile)
