@@ -159,6 +159,10 @@ def test_folder_batch_rerun_with_other_settings_or_into_its_input_folder_is_refu
     assert (out / "chelsea_stylized.png").read_bytes() == made
     assert main([*base, "-o", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["already_done"] == [str(out / "chelsea_stylized.png")]
+    # a folder the other batch left empty (every file failed, or its outputs were deleted) takes a new one
+    (out / "chelsea_stylized.png").unlink()
+    assert main([*base, "--style-index", "1", "-o", str(out)]) == 0 and (out / "chelsea_stylized.png").is_file()
+    capsys.readouterr()
     # into its own input folder, every run would stylize the last run's outputs again
     assert main([*base, "-o", str(src)]) == 2
     assert "input folder" in capsys.readouterr().err and sorted(p.name for p in src.iterdir()) == ["chelsea.jpg"]

@@ -162,10 +162,11 @@ def _claim_folder(out_dir: Path, src: Path, settings: dict[str, Any]) -> None:
             found = json.loads(record.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             found = None
-        if found != wanted:
+        if found == wanted:
+            return
+        if any(p.name != BATCH_RECORD for p in out_dir.iterdir()):  # an empty folder is anyone's
             raise InputError(f"{out_dir}: holds a batch made with other settings (see its {BATCH_RECORD}); give "
                              "another output folder, or delete that one to start again")
-        return
     out_dir.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(record, json.dumps(wanted, indent=1, sort_keys=True).encode())
 
