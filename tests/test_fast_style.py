@@ -157,12 +157,16 @@ def test_folder_batch_rerun_with_other_settings_or_into_its_input_folder_is_refu
     assert main([*base, "--style-index", "1", "-o", str(out)]) == 2
     assert "other settings" in capsys.readouterr().err
     assert (out / "chelsea_stylized.png").read_bytes() == made
-    assert main([*base, "-o", str(out), "--json"]) == 0
+    # the same settings spelled otherwise (the declared default strength given explicitly) resume
+    assert main([*base, "--strength", "1.0", "-o", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["already_done"] == [str(out / "chelsea_stylized.png")]
     # a folder the other batch left empty (every file failed, or its outputs were deleted) takes a new one
     (out / "chelsea_stylized.png").unlink()
     assert main([*base, "--style-index", "1", "-o", str(out)]) == 0 and (out / "chelsea_stylized.png").is_file()
     capsys.readouterr()
+    # outputs with no record of how they were made (an older impasto) are not taken as this batch's
+    (out / ".impasto_batch.json").unlink()
+    assert main([*base, "-o", str(out)]) == 2 and "no .impasto_batch.json" in capsys.readouterr().err
     # into its own input folder, every run would stylize the last run's outputs again
     assert main([*base, "-o", str(src)]) == 2
     assert "input folder" in capsys.readouterr().err and sorted(p.name for p in src.iterdir()) == ["chelsea.jpg"]

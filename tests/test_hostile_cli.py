@@ -198,3 +198,67 @@ def test_no_record_keeps_the_run_out_of_a_damaged_store(tmp_path, capsys):
     assert main([*base, "--no-record"]) == 0 and out.is_file()  # what the store's own errors suggest works
     assert "--strength auto" in _refused([*base, "--no-record", "--strength", "auto"], capsys)
     assert db.read_bytes() == b"not a database at all " * 200
+
+
+def test_an_empty_value_for_an_option_that_needs_one_is_refused():
+    for method, field in (("gatys", "size"), ("gatys", "tv_weight"), ("fast", "strength"), ("adain", "strength")):
+        for value in ("", " ", "none"):
+            with pytest.raises(InputError, match="needs a value"):
+                stylizer.make_options(method, {field: value})
+    assert stylizer.make_options("fast", {"max_size": ""}).max_size is None  # optional: empty means unset
+
+
+def test_web_form_with_a_blank_size_gets_the_servers_limit():
+    from fastapi import HTTPException
+
+    from impasto.web.app import Limits, web_options
+
+    limits = Limits(max_size=128)
+    assert web_options("gatys", {"size": ""}, limits).size == 128
+    assert web_options("adain", {"size": " "}, limits).max_size == 128
+    with pytest.raises(HTTPException):
+        web_options("gatys", {"size": " "}, limits)  # gatys' size cannot be unset
+
+
+def test_generate_refuses_a_grid_too_wide_for_memory_before_sampling(tmp_path, dcgan_model, monkeypatch, capsys):
+    from impasto import generate
+
+    monkeypatch.setattr(generate, "sample", lambda *a, **k: pytest.fail("sampled before the check"))
+    line = _refused(["generate", "--model", str(dcgan_model), "-n", "4096", "--columns", "4096", "--cell", "1024",
+                     "-o", str(tmp_path / "g.png")], capsys)
+    assert "megapixels" in line
+
+
+def test_a_mask_or_a_video_input_is_never_replaced(tmp_path, shared_images, capsys):
+    mask = tmp_path / "mask.png"
+    mask.write_bytes(bundled.style("picabia_udnie").read_bytes())
+    before = mask.read_bytes()
+    photo, painting = str(bundled.photo("chelsea")), str(bundled.style("picabia_udnie"))
+    assert "-o names an input" in _refused(["stylize", photo, "--method", "adain", "-s", painting, "-s", painting,
+                                            "--mask", str(mask), "--no-record", "-q", "-o", str(mask)], capsys)
+    assert mask.read_bytes() == before
+    video = tmp_path / "clip.mp4"
+    video.write_bytes((shared_images / "content" / "cutBunny.mp4").read_bytes())
+    line = _refused(["video", str(video), "--method", "fast", "--no-record", "-q", "-o", str(video)], capsys)
+    assert "input video" in line and video.read_bytes() == (shared_images / "content" / "cutBunny.mp4").read_bytes()
+
+
+def test_pairs_csv_from_a_spreadsheet_and_line_numbers_after_blank_lines(tmp_path, capsys):
+    for name in ("c", "s", "z"):
+        (tmp_path / name).mkdir()
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_bytes("\ufeffcontent,style,stylized\n\na.jpg,,z.jpg\n".encode())
+    line = _refused(["evaluate", "--content", str(tmp_path / "c"), "--style", str(tmp_path / "s"), "--stylized",
+                     str(tmp_path / "z"), "--pairs", str(pairs)], capsys)
+    assert "line 3" in line  # the header was read through the byte-order mark
+
+
+def test_a_local_folder_that_hides_a_bundled_cyclegan_is_named(tmp_path, monkeypatch, capsys):
+    from impasto.translate import bundled_cyclegans
+
+    name = bundled_cyclegans()[0]
+    (tmp_path / name).mkdir()  # e.g. the painting folder a user trained from
+    monkeypatch.chdir(tmp_path)
+    line = _refused(["translate", str(bundled.photo("chelsea")), "--model", name, "-o", str(tmp_path / "o.png")],
+                    capsys)
+    assert "hides the bundled CycleGAN" in line

@@ -19,7 +19,7 @@ from typing import Any
 
 from impasto import stylizer
 from impasto.errors import ImpastoError, InputError
-from impasto.io import load_image, save_image, write_bytes_atomic
+from impasto.io import load_image, make_folder, save_image, write_bytes_atomic
 from impasto.report import Pair, evaluate, write_report
 
 
@@ -61,7 +61,7 @@ def run_compare(contents: list[Path], styles: list[Path], settings: list[str], o
     for _, options in parsed:
         stylizer.preload(options)  # a bad model fails before any folder is made
     images = {p: load_image(p) for p in [*contents, *styles]}
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     summary: dict[str, Any] = {"settings": {}, "pairs": [[str(c), str(s)] for c in contents for s in styles]}
     grid_rows: list[list[Any]] = [[images[c], images[s]] for c in contents for s in styles]
     for name, options in parsed:

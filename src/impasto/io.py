@@ -251,6 +251,18 @@ def atomic_path(path: str | os.PathLike[str]):
         raise
 
 
+def make_folder(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a folder (parents too): a place that takes no new folder (a file in the way, /proc, a
+    read-only disk) is one line naming it, like a file that cannot be written."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_failure(exc, folder) or InputError(
+            f"{folder}: cannot make this folder ({exc.strerror or exc})") from exc
+    return folder
+
+
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

@@ -263,6 +263,8 @@ def _check_field(method: str, f: dataclasses.Field, value: Any) -> None:
     if m.get("kind") == "layers" and not value:  # "" or ","; the loss would divide by zero layers
         raise InputError(f"{method}: {flag} needs at least one VGG layer name, e.g. relu4_2")
     if value is None:
+        if "None" not in str(f.type):  # "", " " or "none" for an option that must have a value
+            raise InputError(f"{method}: {flag} needs a value")
         return
     if m.get("choices") and value not in m["choices"]:
         raise InputError(f"{method}: {flag} must be one of {', '.join(map(str, m['choices']))}, got {value!r}")

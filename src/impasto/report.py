@@ -15,7 +15,7 @@ from typing import Any
 
 from impasto import metrics
 from impasto.errors import InputError
-from impasto.io import list_images, load_image, resize_long, save_image, write_bytes_atomic
+from impasto.io import list_images, load_image, make_folder, resize_long, save_image, write_bytes_atomic
 
 PER_PAIR = ("content_loss", "style_loss", "perceptual_to_content", "ssim_luminance", "ssim_rgb", "psnr")
 
@@ -34,10 +34,11 @@ def find_pairs(content_dir: Path, style_dir: Path, stylized_dir: Path, pairs_csv
     if pairs_csv is not None:
         if not pairs_csv.is_file():
             raise InputError(f"{pairs_csv}: no such pairs file")
-        try:
-            with open(pairs_csv, newline="", encoding="utf-8") as fh:
+        try:  # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark
+            with open(pairs_csv, newline="", encoding="utf-8-sig") as fh:
                 reader = csv.DictReader(fh)
-                rows, header = list(reader), reader.fieldnames or []
+                rows = [(reader.line_num, r) for r in reader]  # the line a row ends on, blank lines counted
+                header = reader.fieldnames or []
         except (UnicodeDecodeError, csv.Error) as exc:
             raise InputError(f"{pairs_csv}: not a readable CSV file ({exc})") from exc
         columns = ("content", "style", "stylized")
@@ -45,10 +46,11 @@ def find_pairs(content_dir: Path, style_dir: Path, stylized_dir: Path, pairs_csv
             raise InputError(f"{pairs_csv}: needs a header with columns content, style, stylized")
         if not rows:
             raise InputError(f"{pairs_csv}: has a header but no rows")
-        for i, r in enumerate(rows, start=2):
+        for line, r in rows:
             if any(not r.get(k) for k in columns):
-                raise InputError(f"{pairs_csv}: line {i} needs a content, a style and a stylized file name")
-        pairs = [Pair(content_dir / r["content"], style_dir / r["style"], stylized_dir / r["stylized"]) for r in rows]
+                raise InputError(f"{pairs_csv}: line {line} needs a content, a style and a stylized file name")
+        pairs = [Pair(content_dir / r["content"], style_dir / r["style"], stylized_dir / r["stylized"])
+                 for _, r in rows]
         for p in pairs:
             for f in (p.content, p.style, p.stylized):
                 if not f.is_file():
@@ -105,9 +107,8 @@ def _finite(v: float) -> float | None:
 
 def write_report(result: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     """report.json, index.html, thumbs/ and metric histograms in ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    thumbs = out_dir / "thumbs"
-    thumbs.mkdir(exist_ok=True)
+    make_folder(out_dir)
+    thumbs = make_folder(out_dir / "thumbs")
     json_path = out_dir / "report.json"
     write_bytes_atomic(json_path, json.dumps(result, indent=1).encode())
     plot = out_dir / "metrics.png"

@@ -28,6 +28,7 @@ def grid(images: Sequence[torch.Tensor | Image.Image], columns: int, *, cell: in
     """Images fitted into ``cell``-sized squares (aspect kept), ``columns`` per row, optional labels."""
     if not images:
         raise ValueError("grid needs at least one image")
+    columns = max(1, min(columns, len(images)))  # never wider than its images
     rows = (len(images) + columns - 1) // columns
     label_h = LABEL_H if labels else 0
     sheet = Image.new("RGB", (columns * (cell + pad) + pad, rows * (cell + label_h + pad) + pad), "white")

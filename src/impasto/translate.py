@@ -49,6 +49,9 @@ def resolve_model(model: str | Path) -> Path:
     neither a path nor a bundled model fails here in one line, before any image is read."""
     p = Path(model)
     found = model_file(p)  # a bundled model's name included
+    if p.is_dir() and not found.exists() and p.name in bundled_cyclegans():
+        raise InputError(f"--model {short(p.name, 60)}: the folder {p}/ here (no model.safetensors in it) hides the "
+                         f"bundled CycleGAN of that name; run from another folder or rename this one")
     if found.exists() or p.suffix or len(p.parts) != 1:
         return found
     raise InputError(f"--model {short(p.name, 60)}: no such file, run folder or bundled CycleGAN (bundled: "

@@ -37,6 +37,9 @@ def _open(path: Path) -> Any:
     if not container.streams.video:
         container.close()
         raise InputError(f"{path}: has no video stream")
+    if min(container.streams.video[0].width, container.streams.video[0].height) < 1:
+        container.close()
+        raise InputError(f"{path}: its video stream declares no frame size")
     return container
 
 
@@ -49,12 +52,14 @@ def smooth(stylized: torch.Tensor, content: torch.Tensor, prev_out: torch.Tensor
     return (1 - w) * stylized + w * prev_out
 
 
-def _write_frame(frame: Any, stylize: Stylizer, smoothing: float, prev: dict[str, torch.Tensor | None],
-                 stats: dict[str, list[float]], vout: Any, out: Any) -> None:
+def _write_frame(frame: Any, size: tuple[int, int], stylize: Stylizer, smoothing: float,
+                 prev: dict[str, torch.Tensor | None], stats: dict[str, list[float]], vout: Any, out: Any) -> None:
     """Stylize one decoded frame, smooth it against the previous output, record flicker, encode it."""
     import av
 
-    content = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)[None].float() / 255
+    # at the stream's declared size: a stream whose frames change size mid-way still smooths frame to frame
+    rgb = frame.reformat(width=size[1], height=size[0], format="rgb24").to_ndarray()
+    content = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
     raw = stylize(content).clamp(0, 1)
     # a --max-size cap shrinks the output: smooth and measure flicker at the output's size
     content = resize(content, (raw.shape[-2], raw.shape[-1]))
@@ -92,6 +97,8 @@ def stylize_video(src: Path, dst: Path, stylize: Stylizer, *, smoothing: float =
         raise InputError(f"{dst}: write .mp4, .mkv or .mov")
     if not dst.parent.is_dir():
         raise InputError(f"{dst}: directory {dst.parent} does not exist")
+    if dst.exists() and src.exists() and os.path.samefile(src, dst):
+        raise InputError(f"{dst}: -o names the input video; give another path")
     inp = _open(src)
     vin = inp.streams.video[0]
     ain = inp.streams.audio[0] if inp.streams.audio else None
@@ -118,7 +125,7 @@ def stylize_video(src: Path, dst: Path, stylize: Stylizer, *, smoothing: float =
                 for frame in frames:
                     if max_frames is not None and n >= max_frames:
                         break
-                    _write_frame(frame, stylize, smoothing, prev, stats, vout, out)
+                    _write_frame(frame, (vin.height, vin.width), stylize, smoothing, prev, stats, vout, out)
                     n += 1
                     if progress:
                         progress(n, total)

@@ -60,11 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from impasto.io import write_failure
 
         failure = write_failure(exc, exc.filename or "writing output", note="")
-        if failure is None and exc.filename is None:
+        if failure is None:
             raise
-        # a path the user named that cannot be made or opened (a folder under /proc, a file where a folder
-        # goes): one line naming it
-        print(f"impasto: error: {failure or f'{exc.filename}: {exc.strerror or exc}'}", file=sys.stderr)
+        print(f"impasto: error: {failure}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("impasto: interrupted", file=sys.stderr)

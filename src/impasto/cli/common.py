@@ -126,7 +126,7 @@ def check_output_path(path: Path, inputs: Sequence[Path] = (), *, overwrite: boo
                       ) -> None:
     """Fail before any work if the output cannot be written, or if it would replace one of the
     ``inputs`` (the photo, a painting) without ``overwrite``."""
-    if path.exists() and not overwrite and any(p.exists() and path.resolve() == p.resolve() for p in inputs):
+    if path.exists() and not overwrite and any(p.exists() and os.path.samefile(path, p) for p in inputs):
         hint = ", or --overwrite to replace it" if flag == "-o" else ""
         raise InputError(f"{path}: {flag} names an input file; give another path{hint}")
     if path.is_dir():
@@ -146,10 +146,11 @@ def check_output_path(path: Path, inputs: Sequence[Path] = (), *, overwrite: boo
 BATCH_RECORD = ".impasto_batch.json"
 
 
-def _claim_folder(out_dir: Path, src: Path, settings: dict[str, Any]) -> None:
+def _claim_folder(out_dir: Path, src: Path, settings: dict[str, Any], suffix: str) -> None:
     """Make ``out_dir`` this batch's: refuse the input folder itself (each run would stylize the last
-    run's outputs) and a folder whose outputs were made with other settings (a resume would keep them)."""
-    from impasto.io import write_bytes_atomic
+    run's outputs) and a folder whose outputs were made with other or unrecorded settings (a resume would
+    keep them as if they were this batch's)."""
+    from impasto.io import make_folder, write_bytes_atomic
 
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a folder")
@@ -167,7 +168,10 @@ def _claim_folder(out_dir: Path, src: Path, settings: dict[str, Any]) -> None:
         if any(p.name != BATCH_RECORD for p in out_dir.iterdir()):  # an empty folder is anyone's
             raise InputError(f"{out_dir}: holds a batch made with other settings (see its {BATCH_RECORD}); give "
                              "another output folder, or delete that one to start again")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    elif out_dir.is_dir() and any(out_dir.glob(f"*{suffix}.png")):
+        raise InputError(f"{out_dir}: holds *{suffix}.png outputs but no {BATCH_RECORD} saying how they were made "
+                         "(an older impasto?); give another output folder, or delete them to start again")
+    make_folder(out_dir)
     write_bytes_atomic(record, json.dumps(wanted, indent=1, sort_keys=True).encode())
 
 
@@ -189,7 +193,7 @@ def run_folder(src: Path, out_dir: Path, suffix: str, process: Callable[[Any], A
     inputs = list_images(src)
     if not inputs:
         raise InputError(f"{src}: no images in this folder")
-    _claim_folder(out_dir, src, settings)
+    _claim_folder(out_dir, src, settings, suffix)
     done, kept, failed = [], [], []
     for path in tqdm(inputs, desc="batch", file=sys.stderr, disable=quiet):
         target = out_dir / f"{path.stem}{suffix}.png"

@@ -32,32 +32,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_generate)
 
 
+def _checked_cell(args: argparse.Namespace, count: int, columns: int) -> int:
+    """The grid's cell size (--cell, else the model's size and at least 64), refused when the whole grid
+    would be over MAX_GRID_PIXELS."""
+    from impasto import generate
+
+    size = generate.load(args.model)[2].get("size", 64)  # a small network: loading it twice costs little
+    cell = args.cell or max(64, int(size) if isinstance(size, int | float) else 64)
+    cols = min(columns, count)
+    rows = -(-count // cols)
+    if cols * rows * (cell + 4) ** 2 > MAX_GRID_PIXELS:
+        raise InputError(f"a grid of {count} cells of {cell} px, {cols} a row, is over {MAX_GRID_PIXELS / 1e6:g} "
+                         "megapixels; ask for fewer images (-n), a smaller --cell or fewer --columns")
+    return cell
+
+
 def run_generate(args: argparse.Namespace) -> int:
     from impasto import generate
-    from impasto.io import load_image, save_image
+    from impasto.io import load_image, make_folder, save_image
     from impasto.sheet import grid
 
     output = args.output or Path("generated.png")
-    check_output_path(output)
+    check_output_path(output, args.interpolate or [])
     if args.out_dir is not None and args.out_dir.exists() and not args.out_dir.is_dir():
         raise InputError(f"{args.out_dir}: exists and is not a folder")
+    count, columns = (args.steps, args.steps) if args.interpolate else (args.n, args.columns)
+    cell = _checked_cell(args, count, columns)  # before any sampling
     if args.interpolate:
         a, b = (load_image(p) for p in args.interpolate)
         images = generate.interpolate(args.model, a, b, args.steps)
         info = {"kind": "vae", "interpolate": [str(p) for p in args.interpolate], "steps": args.steps}
-        columns = args.steps
     else:
         images, meta = generate.sample(args.model, args.n, seed=args.seed)
         info = {"kind": meta["kind"], "n": args.n, "seed": args.seed, "size": meta["size"]}
-        columns = args.columns
-    cell = args.cell or max(64, images.shape[-1])
-    if cell * cell * images.shape[0] > MAX_GRID_PIXELS:
-        raise InputError(f"a grid of {images.shape[0]} cells of {cell} px is over {MAX_GRID_PIXELS / 1e6:g} "
-                         "megapixels; ask for fewer images (-n) or a smaller --cell")
     save_image(grid(list(images.split(1)), columns=columns, cell=cell), output)
     written = []
     if args.out_dir is not None:
-        args.out_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(args.out_dir)
         for i, img in enumerate(images.split(1)):
             written.append(str(save_image(img, args.out_dir / f"{i:05d}.png")))
     if args.json:

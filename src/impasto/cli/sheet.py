@@ -34,7 +34,7 @@ def run_sheet(args: argparse.Namespace) -> int:
     from impasto.options import FastOptions
     from impasto.sheet import grid
 
-    check_output_path(args.output)
+    check_output_path(args.output, [args.content])
     content = load_image(args.content)
     content = resize_long(content, args.size) if max(content.shape[-2:]) > args.size else content
     given = {} if args.strength is None else {"strength": args.strength}

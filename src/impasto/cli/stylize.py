@@ -65,8 +65,12 @@ def _print_schedule(options: Any) -> None:
                                                  if len(plan) > 1 else ""), file=sys.stderr)
 
 
-def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tuple[Any, dict[str, Any]]]:
-    """Validate the options once (and load the model) and return ``run(content_tensor, bar) -> (image, record)``."""
+Runner = Callable[[Any, ProgressBar], tuple[Any, dict[str, Any]]]
+
+
+def _method_runner(args: argparse.Namespace) -> tuple[Runner, Any]:
+    """Validate the options once (and load the model); return ``run(content_tensor, bar) -> (image, record)``
+    and the options it runs with (learned defaults applied)."""
     import dataclasses
 
     from impasto import stylizer
@@ -104,7 +108,7 @@ def _method_runner(args: argparse.Namespace) -> Callable[[Any, ProgressBar], tup
             return out.image, record
         return out.image, {**record, "learned": learned, "pair_feature": learned["pair_feature"]}
 
-    return run
+    return run, options
 
 
 class PreviewFile:
@@ -131,7 +135,7 @@ def run_stylize(args: argparse.Namespace) -> int:
         if args.preview is not None:
             raise InputError("--preview follows one photo's run, not a folder's")
         return _run_folder(args)
-    inputs = [args.content, *(args.style or [])]
+    inputs = [args.content, *(args.style or []), *([args.mask] if args.mask else [])]
     if args.preview is not None:
         check_output_path(args.preview, inputs, flag="--preview")
     if args.output == "-" and args.json:
@@ -144,7 +148,7 @@ def run_stylize(args: argparse.Namespace) -> int:
         check_output_path(output, inputs, overwrite=args.overwrite)
     recorder = Recorder.from_args(args)  # a damaged feedback database stops here, before any work
     content = load_image(args.content)
-    run = _method_runner(args)
+    run, _ = _method_runner(args)
     bar = ProgressBar(args.quiet)
     try:
         image, info = run(content, bar)
@@ -170,15 +174,23 @@ def run_stylize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _batch_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """What a folder's outputs depend on: the method (as chosen, a learned one included), every option flag,
-    and the paintings' and mask's bytes (a painting edited in place is another batch)."""
+def _batch_settings(args: argparse.Namespace, options: Any) -> dict[str, Any]:
+    """What a folder's outputs depend on: the options as resolved (typed, defaults and learned ones filled
+    in, so `--size 512` and no --size are one batch), the model's bytes for a trained-network method, and
+    the paintings' and mask's bytes (a file edited in place is another batch). Not the device: a batch may
+    resume on another one. A strength learned per photo is not fixed in advance, so not recorded."""
+    from impasto import stylizer
     from impasto.feedback.fingerprint import file_fingerprint
 
-    return {"command": "stylize", "method": args.method,
-            "options": {n: getattr(args, n, None) for n in sorted(args.option_names)},
-            "styles": [file_fingerprint(s) for s in args.style or []], "style_weights": args.style_weights,
-            "mask": file_fingerprint(args.mask) if args.mask else None}
+    resolved = stylizer.record(options)
+    resolved["options"].pop("device", None)
+    if "model" in resolved["options"]:  # the trained-network methods
+        from impasto.methods import model_for
+        from impasto.models.files import model_file
+
+        resolved["options"]["model"] = file_fingerprint(model_file(model_for(options)))
+    return {"command": "stylize", **resolved, "styles": [file_fingerprint(s) for s in args.style or []],
+            "style_weights": args.style_weights, "mask": file_fingerprint(args.mask) if args.mask else None}
 
 
 def _run_folder(args: argparse.Namespace) -> int:
@@ -190,7 +202,7 @@ def _run_folder(args: argparse.Namespace) -> int:
     from impasto.cli.feedback import Recorder
 
     recorder = Recorder.from_args(args)  # a damaged feedback database stops the batch before any work
-    run = _method_runner(args)
+    run, options = _method_runner(args)
     records: dict[str, Any] = {}
 
     def process(image: Any) -> Any:
@@ -203,7 +215,7 @@ def _run_folder(args: argparse.Namespace) -> int:
 
     try:
         return run_folder(args.content, out_dir, "_stylized", process, quiet=args.quiet, as_json=args.json,
-                          settings=_batch_settings(args), after=record)
+                          settings=_batch_settings(args, options), after=record)
     finally:
         if recorder is not None:
             recorder.close()
@@ -211,12 +223,12 @@ def _run_folder(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     from impasto import bundled, stylizer
-    from impasto.io import load_image, save_image
+    from impasto.io import load_image, make_folder, save_image
     from impasto.sheet import side_by_side
 
     if args.out_dir.exists() and not args.out_dir.is_dir():
         raise InputError(f"{args.out_dir}: exists and is not a directory")
-    args.out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(args.out_dir)
     content_path = bundled.photo(bundled.DEMO_CONTENT)
     style_path = bundled.style(bundled.DEMO_STYLE)
     content, style = load_image(content_path), load_image(style_path)

@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="output image (default INPUT_a2b.png), or a folder when INPUT is a folder")
-    p.add_argument("--tile", type=int_in(128, MAX_SIDE), default=1024,
-                   help="run in tiles above this many pixels a side (128 or more)")
+    p.add_argument("--tile", type=int_in(128, 1 << 20), default=1024,
+                   help="run in tiles above this many pixels a side (128 or more; larger than the photo: no tiles)")
     p.add_argument("--size", type=int_in(16, MAX_SIDE), default=None,
                    help="resize to this long side first (default: as given). A CycleGAN paints strokes at the "
                    "scale it was trained at, so a large photo at its own size keeps the photo's look")

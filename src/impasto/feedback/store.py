@@ -105,8 +105,12 @@ def _create_private(path: Path) -> None:
     """A new database file readable by its owner only: it holds the user's history."""
     if not path.parent.is_dir():
         raise StoreError(f"{path}: folder {path.parent} does not exist")
-    with contextlib.suppress(FileExistsError):
+    try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:  # a folder that takes no new file (/proc, read-only): the place, not a bug
+        raise StoreError(f"{path}: cannot create the feedback database there ({exc.strerror or exc})") from exc
 
 
 def _ids(conn: sqlite3.Connection) -> tuple[int, int, bool]:

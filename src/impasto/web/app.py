@@ -98,7 +98,7 @@ def web_options(method: str, form: dict[str, Any], limits: Limits) -> stylizer.O
     except InputError as exc:
         raise HTTPException(422, str(exc)) from exc
     size = stylizer.output_size(options)
-    asked = form.get("size") not in (None, "")
+    asked = str(form.get("size") or "").strip().lower() not in ("", "none")  # as the options read an empty value
     if size is not None and size > limits.max_size and asked:
         raise HTTPException(422, f"size must be at most {limits.max_size}")
     if hasattr(options, "max_size") and (size is None or size > limits.max_size):
