@@ -162,7 +162,7 @@ ship-cyclegan-paintings:
 # The runs go to $(TRANSFER_RUNS), the pretrained models stay in $(TRANSFER_WORK).
 TRANSFER_PRETRAIN_STEPS ?= 1500
 TRANSFER_STEPS ?= 600
-TRANSFER_SEEDS ?= 0,1,2,3,4
+TRANSFER_SEEDS ?= 0,1,2,3,4,5,6,7,8,9
 TRANSFER_TARGET ?= kmonet_
 TRANSFER_WORK ?= build/transfer_paintings
 TRANSFER_EVAL ?=
