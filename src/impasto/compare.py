@@ -19,7 +19,7 @@ from typing import Any
 
 from impasto import stylizer
 from impasto.errors import ImpastoError, InputError
-from impasto.io import load_image, make_folder, save_image, write_bytes_atomic
+from impasto.io import check_folder_target, load_image, make_folder, save_image, write_bytes_atomic
 from impasto.report import Pair, evaluate, write_report
 
 
@@ -56,8 +56,7 @@ def run_compare(contents: list[Path], styles: list[Path], settings: list[str], o
         raise InputError("give at least one --method or --setting")
     if len({n for n, _ in parsed}) != len(parsed):
         raise InputError("--setting names must be unique")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a folder")
+    check_folder_target(out_dir)
     for _, options in parsed:
         stylizer.preload(options)  # a bad model fails before any folder is made
     images = {p: load_image(p) for p in [*contents, *styles]}

@@ -251,6 +251,12 @@ def atomic_path(path: str | os.PathLike[str]):
         raise
 
 
+def check_folder_target(path: str | os.PathLike[str]) -> None:
+    """Before any work: an output folder's path must not be a file already."""
+    if Path(path).exists() and not Path(path).is_dir():
+        raise InputError(f"{path}: exists and is not a folder")
+
+
 def make_folder(path: str | os.PathLike[str]) -> Path:
     """``path`` as a folder (parents too): a place that takes no new folder (a file in the way, /proc, a
     read-only disk) is one line naming it, like a file that cannot be written."""

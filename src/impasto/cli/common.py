@@ -150,10 +150,9 @@ def _claim_folder(out_dir: Path, src: Path, settings: dict[str, Any], suffix: st
     """Make ``out_dir`` this batch's: refuse the input folder itself (each run would stylize the last
     run's outputs) and a folder whose outputs were made with other or unrecorded settings (a resume would
     keep them as if they were this batch's)."""
-    from impasto.io import make_folder, write_bytes_atomic
+    from impasto.io import check_folder_target, make_folder, write_bytes_atomic
 
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a folder")
+    check_folder_target(out_dir)
     if out_dir.resolve() == src.resolve():
         raise InputError(f"{out_dir}: is the input folder; give another output folder (-o)")
     record = out_dir / BATCH_RECORD

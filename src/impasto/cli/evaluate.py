@@ -41,13 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from impasto.errors import InputError
+    from impasto.io import check_folder_target
     from impasto.report import evaluate, find_pairs, write_report
 
     for name in ("content", "style", "stylized"):
         if not getattr(args, name).is_dir():
             raise InputError(f"--{name} {getattr(args, name)}: not a folder")
-    if args.output is not None and args.output.exists() and not args.output.is_dir():
-        raise InputError(f"{args.output}: exists and is not a folder (the report is a folder)")
+    if args.output is not None:
+        check_folder_target(args.output)  # the report is a folder
     result = evaluate(find_pairs(args.content, args.style, args.stylized, args.pairs), size=args.size)
     if args.output is not None:
         files = write_report(result, args.output)

@@ -37,8 +37,8 @@ def _checked_cell(args: argparse.Namespace, count: int, columns: int) -> int:
     would be over MAX_GRID_PIXELS."""
     from impasto import generate
 
-    size = generate.load(args.model)[2].get("size", 64)  # a small network: loading it twice costs little
-    cell = args.cell or max(64, int(size) if isinstance(size, int | float) else 64)
+    size = int(generate.load(args.model)[2]["size"])  # checked by the loader; a small network, loaded twice
+    cell = args.cell or max(64, size)
     cols = min(columns, count)
     rows = -(-count // cols)
     if cols * rows * (cell + 4) ** 2 > MAX_GRID_PIXELS:
@@ -49,13 +49,13 @@ def _checked_cell(args: argparse.Namespace, count: int, columns: int) -> int:
 
 def run_generate(args: argparse.Namespace) -> int:
     from impasto import generate
-    from impasto.io import load_image, make_folder, save_image
+    from impasto.io import check_folder_target, load_image, make_folder, save_image
     from impasto.sheet import grid
 
     output = args.output or Path("generated.png")
     check_output_path(output, args.interpolate or [])
-    if args.out_dir is not None and args.out_dir.exists() and not args.out_dir.is_dir():
-        raise InputError(f"{args.out_dir}: exists and is not a folder")
+    if args.out_dir is not None:
+        check_folder_target(args.out_dir)
     count, columns = (args.steps, args.steps) if args.interpolate else (args.n, args.columns)
     cell = _checked_cell(args, count, columns)  # before any sampling
     if args.interpolate:

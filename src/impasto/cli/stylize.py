@@ -223,11 +223,10 @@ def _run_folder(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     from impasto import bundled, stylizer
-    from impasto.io import load_image, make_folder, save_image
+    from impasto.io import check_folder_target, load_image, make_folder, save_image
     from impasto.sheet import side_by_side
 
-    if args.out_dir.exists() and not args.out_dir.is_dir():
-        raise InputError(f"{args.out_dir}: exists and is not a directory")
+    check_folder_target(args.out_dir)
     make_folder(args.out_dir)
     content_path = bundled.photo(bundled.DEMO_CONTENT)
     style_path = bundled.style(bundled.DEMO_STYLE)
