@@ -153,17 +153,26 @@ def test_resume_continues_a_vae_exactly(faces, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_generate_is_deterministic_with_a_seed_and_writes_files(dcgan_run, tmp_path, capsys):
+def test_generate_is_deterministic_with_a_seed_and_writes_files(dcgan_run, tmp_path, capsys, monkeypatch):
     from impasto import generate
+    from impasto.models import dcgan
 
     a, _ = generate.sample(dcgan_run, 6, seed=3)
     b, _ = generate.sample(dcgan_run, 6, seed=3)
     c, _ = generate.sample(dcgan_run, 6, seed=4)
     assert torch.equal(a, b) and not torch.equal(a, c)
     grid = tmp_path / "grid.png"
+    real_load, reads = dcgan.load_generator, []
+
+    def counted(path):
+        reads.append(path)
+        return real_load(path)
+
+    monkeypatch.setattr(dcgan, "load_generator", counted)
     assert main(["generate", "--model", str(dcgan_run), "-n", "6", "--seed", "3", "-o", str(grid),
                  "--out-dir", str(tmp_path / "each"), "--json"]) == 0
     assert grid.exists() and len(json.loads(capsys.readouterr().out)["files"]) == 6
+    assert len(reads) == 1  # the size check and the sampling share one read of the model
 
 
 def test_vae_interpolation_and_its_errors(vae_run, dcgan_run, faces, tmp_path, capsys):

@@ -450,7 +450,7 @@ def test_generate_refuses_non_finite_samples(tmp_path, monkeypatch, capsys):
 
     net = vae.ConvVAE(32, 8, 4).eval()
     torch.nn.init.constant_(net.from_z.bias, math.nan)
-    monkeypatch.setattr(generate, "load", lambda model: ("vae", net, {"size": 32, "zdim": 8, "base": 4}))
+    monkeypatch.setattr(generate, "load", lambda model: generate.Loaded("vae", net, {"size": 32, "zdim": 8, "base": 4}))
     out = tmp_path / "grid.png"
     assert main(["generate", "--model", str(tmp_path / "any"), "-n", "2", "-o", str(out), "-q"]) == 2
     assert "NaN" in _one_line(capsys.readouterr().err) and not out.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,19 @@ from impasto.models import files
 KINDS = ("dcgan", "vae")
 
 
-def load(model: str | Path) -> tuple[str, torch.nn.Module, dict[str, Any]]:
-    """(kind, network, metadata) for a model file or run folder of either kind."""
+@dataclass(frozen=True)
+class Loaded:
+    """A generative model read once: the CLI checks its size and then samples from the same network."""
+
+    kind: str
+    net: torch.nn.Module
+    meta: dict[str, Any]
+
+
+def load(model: str | Path | Loaded) -> Loaded:
+    """The network and metadata of a model file or run folder of either kind (a ``Loaded`` passes through)."""
+    if isinstance(model, Loaded):
+        return model
     path = files.model_file(model)
     kind, _ = files.read_meta(path)
     if kind == "dcgan":
@@ -29,12 +41,13 @@ def load(model: str | Path) -> tuple[str, torch.nn.Module, dict[str, Any]]:
     else:
         raise InputError(f"{path}: is a {files.short(kind, 40)} model; generate needs a DCGAN or VAE "
                          "(impasto train dcgan|vae)")
-    return kind, net, meta
+    return Loaded(kind, net, meta)
 
 
-def sample(model: str | Path, n: int, *, seed: int = 0) -> tuple[torch.Tensor, dict[str, Any]]:
+def sample(model: str | Path | Loaded, n: int, *, seed: int = 0) -> tuple[torch.Tensor, dict[str, Any]]:
     """``n`` images (n,3,S,S) in [0,1]; the same seed gives the same images."""
-    kind, net, meta = load(model)
+    loaded = load(model)
+    kind, net, meta = loaded.kind, loaded.net, loaded.meta
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         if kind == "dcgan":
@@ -56,9 +69,10 @@ def _square(image: torch.Tensor, size: int) -> torch.Tensor:
     return resize(image[..., top:top + s, left:left + s], (size, size))
 
 
-def interpolate(model: str | Path, a: torch.Tensor, b: torch.Tensor, steps: int = 8) -> torch.Tensor:
+def interpolate(model: str | Path | Loaded, a: torch.Tensor, b: torch.Tensor, steps: int = 8) -> torch.Tensor:
     """Decode ``steps`` points on the line between the latent means of images ``a`` and ``b``."""
-    kind, net, meta = load(model)
+    loaded = load(model)
+    kind, net, meta = loaded.kind, loaded.net, loaded.meta
     if kind != "vae":
         raise InputError("--interpolate needs a VAE model (a DCGAN has no encoder)")
     if steps < 2:

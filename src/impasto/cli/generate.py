@@ -32,12 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_generate)
 
 
-def _checked_cell(args: argparse.Namespace, count: int, columns: int) -> int:
-    """The grid's cell size (--cell, else the model's size and at least 64), refused when the whole grid
-    would be over MAX_GRID_PIXELS."""
-    from impasto import generate
-
-    size = int(generate.load(args.model)[2]["size"])  # checked by the loader; a small network, loaded twice
+def _checked_cell(args: argparse.Namespace, size: int, count: int, columns: int) -> int:
+    """The grid's cell size (--cell, else the model's ``size`` and at least 64), refused when the whole
+    grid would be over MAX_GRID_PIXELS."""
     cell = args.cell or max(64, size)
     cols = min(columns, count)
     rows = -(-count // cols)
@@ -57,13 +54,14 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.out_dir is not None:
         check_folder_target(args.out_dir)
     count, columns = (args.steps, args.steps) if args.interpolate else (args.n, args.columns)
-    cell = _checked_cell(args, count, columns)  # before any sampling
+    model = generate.load(args.model)
+    cell = _checked_cell(args, int(model.meta["size"]), count, columns)  # before any sampling
     if args.interpolate:
         a, b = (load_image(p) for p in args.interpolate)
-        images = generate.interpolate(args.model, a, b, args.steps)
+        images = generate.interpolate(model, a, b, args.steps)
         info = {"kind": "vae", "interpolate": [str(p) for p in args.interpolate], "steps": args.steps}
     else:
-        images, meta = generate.sample(args.model, args.n, seed=args.seed)
+        images, meta = generate.sample(model, args.n, seed=args.seed)
         info = {"kind": meta["kind"], "n": args.n, "seed": args.seed, "size": meta["size"]}
     save_image(grid(list(images.split(1)), columns=columns, cell=cell), output)
     written = []
