@@ -235,6 +235,16 @@ def test_video_with_max_size_writes_capped_smoothed_frames(tiny_decoder, tmp_pat
         assert sum(1 for _ in c.decode(stream)) == 3
 
 
+def test_a_truncated_video_gets_one_error_line_and_no_progress_bar(tiny_decoder, style_path, tmp_path,
+                                                                   shared_images, capsys):
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes((shared_images / "content" / "cutBunny.mp4").read_bytes()[:30_000])
+    assert main(["video", str(cut), "--method", "adain", "--model", str(tiny_decoder), "-s", str(style_path),
+                 "--max-size", "32", "-o", str(tmp_path / "o.mp4")]) == 2  # not --quiet: a bar would show
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a readable video" in err and "frame" not in err
+
+
 def test_video_of_a_text_file_named_like_an_image_exit_2(tiny_decoder, style_path, tmp_path, capsys):
     fake = tmp_path / "notes.jpg"  # opens (the image demuxer), declares no frame size, decodes nothing
     fake.write_text("these are notes, not a picture\n" * 20)

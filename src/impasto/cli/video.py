@@ -50,17 +50,20 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    bar = tqdm(desc="video", unit="frame", file=sys.stderr, disable=args.quiet)
+    bars: list[tqdm] = []  # made at the first frame: a file that is not a video fails before any bar
 
     def progress(n: int, total: int) -> None:
-        bar.total = total or None
-        bar.update(n - bar.n)
+        if not bars:
+            bars.append(tqdm(desc="video", unit="frame", file=sys.stderr, disable=args.quiet))
+        bars[0].total = total or None
+        bars[0].update(n - bars[0].n)
 
     try:
         report = stylize_video(args.input, args.output, fn, smoothing=args.smoothing, max_frames=args.max_frames,
                                max_size=stylizer.output_size(options), progress=progress)
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     if recorder is not None:  # one run for the whole video, fingerprinted by the files
         record = {**stylizer.record(options), "seconds": report.get("seconds"), "video": report}
         report["run_id"] = recorder.record(record, {"content": args.input, "styles": args.style,
