@@ -60,17 +60,19 @@ def model_for(path: Path, work: Path, live: bool = False) -> Path:
     g = models[LIVE] if live else in_use(models)  # by default the average, as the run's file
     blocks = {k.split(".")[2] for k in g if k.startswith("g_ab.") and ".body." in k}
     meta = {"ngf": int(g["g_ab.net.1.weight"].shape[0]), "n_blocks": len(blocks), "steps": int(state["step"]),
-            "names": ["A", "B"], "from_checkpoint": str(path), "average": AVERAGE in models and not live}
+            "names": ["A", "B"], "from_checkpoint": str(path), "average": AVERAGE in models and not live,
+            "upsample": state.get("extra", {}).get("recipe", {}).get("upsample", "nearest")}
     return files.save(work / f"{path.stem}.safetensors", KIND, g, meta, dtype=torch.float32)
 
 
-def _score(photos: list[torch.Tensor], model: Path, direction: str) -> tuple[list[torch.Tensor], list[Any]]:
+def _score(photos: list[torch.Tensor], model: Path, direction: str, shifts: int) -> tuple[list[torch.Tensor],
+                                                                                         list[Any]]:
     """Translations and per-photo rows (structure kept, round-trip error)."""
     back_dir = "b2a" if direction == "a2b" else "a2b"
     out, rows = [], []
     for x in photos:
-        y, _ = translate(x, model, direction=direction, precision="fp32")
-        back, _ = translate(y, model, direction=back_dir, precision="fp32")
+        y, _ = translate(x, model, direction=direction, precision="fp32", shifts=shifts)
+        back, _ = translate(y, model, direction=back_dir, precision="fp32", shifts=shifts)
         out.append(y)
         rows.append({"ssim_translated": ssim(y, x), "ssim_round_trip": ssim(back, x),
                      "l1_round_trip": float((back - x).abs().mean()), "back": back})
@@ -104,6 +106,7 @@ def main() -> None:
     ap.add_argument("--paintings", default="kmonet_", help="painting name prefixes (kmonet_)")
     ap.add_argument("--splits", default="test", help="held-out split(s), comma list (test)")
     ap.add_argument("--direction", choices=["a2b", "b2a"], default="a2b", help="photo -> painting direction (a2b)")
+    ap.add_argument("--shifts", type=int, default=4, help="translate's --shifts (4, its default; 1: one pass)")
     ap.add_argument("--size", type=int, default=0, help="long side of every image (0: the model's training size)")
     ap.add_argument("--rows", type=int, default=12, help="photos on the contact sheet (12)")
     ap.add_argument("--other-paintings", default="wikiart", help="the probe's third kind: other painters (wikiart)")
@@ -124,14 +127,14 @@ def main() -> None:
     painting_paths = corpus_files(args.corpus, "paintings", args.paintings, args.splits, limit)
     photos = [resize_long(load_image(p), size) for p in photo_paths]
     paintings = [resize_long(load_image(p), size) for p in painting_paths]
-    translated, rows = _score(photos, model, args.direction)
+    translated, rows = _score(photos, model, args.direction, args.shifts)
     feature_size = 2 * size
     rows_of = {"translated": features(translated, feature_size), "photos_baseline": features(photos, feature_size),
                "held_out_paintings": features(paintings, feature_size)}
     report = {
         "model": str(model), "live": args.live, "steps": meta.get("steps"), "names": meta.get("names"),
         "direction": args.direction,
-        "splits": args.splits, "size": size, "feature_size": feature_size, "quick": args.quick,
+        "splits": args.splits, "size": size, "feature_size": feature_size, "shifts": args.shifts, "quick": args.quick,
         "photos": len(photos), "paintings": len(paintings),
         "kid_translated_vs_paintings": kid(rows_of["translated"], rows_of["held_out_paintings"]),
         "kid_photos_vs_paintings_baseline": kid(rows_of["photos_baseline"], rows_of["held_out_paintings"]),

@@ -37,6 +37,27 @@ def test_cycle_generators_return_translations_reconstructions_and_identities():
     assert set(gens(a, b, identity=False)) == {"fake_a", "fake_b", "rec_a", "rec_b"}
 
 
+def test_generator_files_say_how_they_upsample_and_files_without_the_key_load_as_nearest(tmp_path):
+    from impasto.models.cyclegan import load_generators
+
+    def modes(gens: dict) -> set[str]:
+        return {m.mode for g in gens.values() for m in g.modules() if isinstance(m, torch.nn.Upsample)}
+
+    bilinear = CycleGenerators(4, 1, "bilinear")
+    path = files.save(tmp_path / "b.safetensors", "cyclegan", bilinear.state_dict(),
+                      {"ngf": 4, "n_blocks": 1, "upsample": "bilinear"}, dtype=torch.float32)
+    gens, _ = load_generators(path)
+    assert modes(gens) == {"bilinear"}
+    x = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        assert torch.allclose(gens["a2b"](x), bilinear.g_ab.eval()(x), atol=1e-5)
+    legacy = files.save(tmp_path / "n.safetensors", "cyclegan", CycleGenerators(4, 1).state_dict(),
+                        {"ngf": 4, "n_blocks": 1}, dtype=torch.float32)  # written before the key existed
+    assert modes(load_generators(legacy)[0]) == {"nearest"}
+    with pytest.raises(ValueError, match="upsample"):
+        ResnetGenerator(4, 1, "area")
+
+
 def test_lsgan_targets_and_linear_decay():
     assert float(lsgan(torch.ones(4), True)) == 0 and float(lsgan(torch.zeros(4), False)) == 0
     assert float(lsgan(torch.zeros(4), True)) == 1
@@ -97,7 +118,7 @@ def test_training_lowers_the_cycle_loss_and_writes_samples_plot_model(tiny_run):
     assert any("val" in r and "cycle_a" in r["val"] for r in read_log(tiny_run / "log.jsonl"))
     assert (tiny_run / "loss.png").stat().st_size > 0 and list((tiny_run / "samples").glob("*.png"))
     kind, meta = files.read_meta(tiny_run / "model.safetensors")
-    assert kind == "cyclegan" and meta["steps"] == 24 and meta["ngf"] == 8
+    assert kind == "cyclegan" and meta["steps"] == 24 and meta["ngf"] == 8 and meta["upsample"] == "bilinear"
 
 
 @pytest.mark.parametrize("recipe", [(), ("--diff-augment", "translation,cutout"), ("--ema", "0.9")],
@@ -144,6 +165,38 @@ def test_translate_size_sets_the_long_side_of_the_output(tiny_run, tmp_path, con
     assert refused.value.code == 2
 
 
+def test_shift_averaging_cancels_a_pattern_locked_to_the_generators_grid_and_keeps_the_image():
+    from impasto.translate import GRID, _shift_average
+
+    def mosaic_painter(x: torch.Tensor) -> torch.Tensor:  # the image plus a mosaic fixed to a 4 px grid
+        h, w = x.shape[-2:]
+        i, j = torch.arange(h)[:, None] % GRID, torch.arange(w)[None, :] % GRID
+        return x + 0.1 * ((i * 3 + j * 5) % 7).float()
+
+    x = torch.rand(1, 3, 40, 52)
+    assert torch.equal(_shift_average(mosaic_painter, x, 1), mosaic_painter(x))
+    averaged = _shift_average(mosaic_painter, x, GRID) - x
+    inside = averaged[..., GRID:, GRID:]  # borders see reflected pixels
+    assert float(inside.std()) < 1e-5 < float((mosaic_painter(x) - x).std())
+
+
+def test_translate_averages_grid_phases_by_default_and_refuses_other_shift_counts(tiny_run, tmp_path,
+                                                                                  content_path, capsys):
+    from impasto.io import load_image
+
+    one, four = tmp_path / "one.png", tmp_path / "four.png"
+    assert main(["translate", str(content_path), "--model", str(tiny_run), "--size", "64", "-o", str(four),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["shifts"] == 4
+    assert main(["translate", str(content_path), "--model", str(tiny_run), "--size", "64", "-o", str(one),
+                 "--shifts", "1", "--quiet"]) == 0
+    assert not torch.equal(load_image(one), load_image(four))
+    for bad in ("0", "5"):
+        with pytest.raises(SystemExit) as refused:
+            main(["translate", str(content_path), "--model", str(tiny_run), "--shifts", bad, "-o", str(one)])
+        assert refused.value.code == 2
+
+
 def test_translate_refuses_other_models_and_missing_files(tmp_path, content_path, capsys):
     from impasto import bundled
 
@@ -167,7 +220,8 @@ def test_diff_augment_reaches_the_discriminators_and_is_recorded(demo_data, tmp_
     assert main(_train(demo_data, tmp_path / "bad", 1, "--diff-augment", "flip")) == 2
     assert "--diff-augment: unknown augmentation 'flip'" in capsys.readouterr().err
     assert main(_train(demo_data, plain, 6, "--diff-augment", "translation", "--resume")) == 2
-    assert "--resume: this run was trained with {'diff_augment': '', 'ema': 0.0}" in capsys.readouterr().err
+    recorded = "{'diff_augment': '', 'ema': 0.0, 'upsample': 'bilinear'}"
+    assert f"--resume: this run was trained with {recorded}" in capsys.readouterr().err
 
 
 def test_ema_exports_validates_and_resumes_the_generators_average_not_the_last_step(demo_data, tmp_path, capsys):
@@ -180,10 +234,10 @@ def test_ema_exports_validates_and_resumes_the_generators_average_not_the_last_s
     assert torch.allclose(shipped[key], state["G_ema"][key].float(), atol=1e-3)  # fp16 on disk
     assert not torch.allclose(state["G_ema"][key], state["G"][key])  # an average, not the last step's weights
     assert main(_train(demo_data, out, 6, "--resume")) == 2  # the average cannot be dropped halfway
-    assert "'ema': 0.9}, not {'diff_augment': '', 'ema': 0.0}" in capsys.readouterr().err
+    assert "'ema': 0.9, 'upsample': 'bilinear'}, not {'diff_augment': '', 'ema': 0.0, " in capsys.readouterr().err
     plain = tmp_path / "plain"
     assert main(_train(demo_data, plain, 3)) == 0
     assert main(_train(demo_data, plain, 6, "--ema", "0.9", "--resume")) == 2  # nor added halfway
-    assert "'ema': 0.0}, not {'diff_augment': '', 'ema': 0.9}" in capsys.readouterr().err
+    assert "'ema': 0.0, 'upsample': 'bilinear'}, not {'diff_augment': '', 'ema': 0.9, " in capsys.readouterr().err
     assert main(_train(demo_data, tmp_path / "bad", 1, "--ema", "1")) == 2
     assert "--ema must be in [0, 1)" in capsys.readouterr().err

@@ -340,7 +340,8 @@ def test_small_valid_models_of_every_kind_still_load(tmp_path, kind):
 
 BAD_META = [("fast", "width", MISSING), ("fast", "width", [4]), ("fast", "width", -4), ("fast", "n_styles", "two"),
             ("fast", "n_residual", 20_000), ("cyclegan", "ngf", MISSING), ("cyclegan", "n_blocks", -1),
-            ("cyclegan", "names", ["only one"]), ("dcgan", "nz", [8]), ("dcgan", "size", 48), ("dcgan", "ngf", -4),
+            ("cyclegan", "names", ["only one"]), ("cyclegan", "upsample", "bicubic"), ("cyclegan", "upsample", [1]),
+            ("dcgan", "nz", [8]), ("dcgan", "size", 48), ("dcgan", "ngf", -4),
             ("vae", "zdim", MISSING), ("vae", "base", 4.5), ("vae", "size", 7), ("adain", "slim", -1),
             ("adain", "skips", ["relu9_9"] * 200_000), ("adain", "arch", ["skip"] * 100_000),
             ("adain", "backbone", "x" * 1_000_000)]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from impasto.device import autocast, memory_format, pick_device, pick_dtype, precision_name
 from impasto.errors import ImpastoError, InputError
@@ -58,11 +59,31 @@ def resolve_model(model: str | Path) -> Path:
                      f"{', '.join(bundled_cyclegans()) or 'none yet'}); train one with 'impasto train cyclegan'")
 
 
+#: the generator's downsampling factor: its output carries a pattern with this period, locked to the grid
+GRID = 4
+
+
+def _shift_average(net: Any, x: torch.Tensor, shifts: int) -> torch.Tensor:
+    """The mean of the translations of ``x`` shifted by 0..shifts-1 px down and right, each shifted back.
+    A short-trained generator paints a mosaic locked to its 4 px grid; the content moves with the
+    image and the grid does not, so averaging over the grid's phases keeps one and cancels the other."""
+    total = None
+    for dy in range(shifts):
+        for dx in range(shifts):
+            y = net(F.pad(x, (dx, 0, dy, 0), mode="reflect"))[..., dy:, dx:].float()
+            total = y if total is None else total + y
+    assert total is not None
+    return total / shifts**2
+
+
 def translate(image: torch.Tensor, model: str | Path, *, direction: str = "a2b", tile: int = 1024,
-              device: str = "auto", precision: str = "auto") -> tuple[torch.Tensor, dict[str, Any]]:
-    """(1,3,H,W) in [0,1] -> the other collection's look, same size; and a record of the run."""
+              device: str = "auto", precision: str = "auto", shifts: int = GRID) -> tuple[torch.Tensor, dict[str, Any]]:
+    """(1,3,H,W) in [0,1] -> the other collection's look, same size; and a record of the run.
+    ``shifts`` > 1 averages shifts² passes over the generator's grid phases (``_shift_average``)."""
     if direction not in DIRECTIONS:
         raise InputError(f"--direction must be a2b or b2a, got {direction!r}")
+    if not 1 <= shifts <= GRID:
+        raise InputError(f"--shifts must be from 1 to {GRID}, got {shifts}")
     path = resolve_model(model)
     if not path.is_file():
         raise InputError(f"{model}: no such model file or run folder with model.safetensors")
@@ -76,13 +97,15 @@ def translate(image: torch.Tensor, model: str | Path, *, direction: str = "a2b",
     def run(x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         with torch.inference_mode(), autocast(dev, dtype):
-            return net(pad_to_min(x, MIN_SIDE).to(dev).contiguous(memory_format=fmt)).float().cpu()[..., :h, :w]
+            x = pad_to_min(x, MIN_SIDE).to(dev).contiguous(memory_format=fmt)
+            return _shift_average(net, x, shifts).cpu()[..., :h, :w]
 
     y = forward_tiled(run, image, tile=tile, overlap=min(128, tile // 4))
     y = require_finite(y, f"the CycleGAN {path.name}").clamp(0, 1).contiguous()
     names = meta.get("names", ["A", "B"])
     info = {"method": "cyclegan", "model": str(path), "direction": direction,
             "from": names[0] if direction == "a2b" else names[1], "to": names[1] if direction == "a2b" else names[0],
-            "seconds": time.perf_counter() - t0, "device": str(dev), "precision": precision_name(dtype),
+            "shifts": shifts, "seconds": time.perf_counter() - t0, "device": str(dev),
+            "precision": precision_name(dtype),
             "size": list(y.shape[-2:])}
     return y, info

@@ -81,6 +81,8 @@ def register_cyclegan(tsub: argparse._SubParsersAction) -> None:
                    "(overrides --steps)")
     c.add_argument("--ngf", type=positive_int, default=64, help="generator base channels (64 = paper)")
     c.add_argument("--blocks", type=positive_int, default=9, help="generator residual blocks (9 = paper)")
+    c.add_argument("--upsample", choices=("bilinear", "nearest"), default="bilinear",  # models.cyclegan checks
+                   help="resize before each generator upsampling convolution (bilinear; nearest = before session 16)")
     c.add_argument("--cycle-weight", type=nonneg_float, default=10.0)
     c.add_argument("--identity-weight", type=nonneg_float, default=0.5, help="times --cycle-weight (0.5)")
     c.add_argument("--perceptual-weight", type=nonneg_float, default=0.0, help="VGG cycle term (0 = off)")
@@ -108,7 +110,7 @@ def run_cyclegan(args: argparse.Namespace) -> int:
     cfg = loop_config(args)
     cfg.sample_every = per_epoch  # a sample grid per epoch, besides those at each checkpoint
     names = tuple(n.strip() for n in args.names.split(","))
-    opts = CycleOptions(ngf=args.ngf, n_blocks=args.blocks, cycle_weight=args.cycle_weight,
+    opts = CycleOptions(ngf=args.ngf, n_blocks=args.blocks, upsample=args.upsample, cycle_weight=args.cycle_weight,
                         identity_weight=args.identity_weight, perceptual_weight=args.perceptual_weight, lr=args.lr,
                         pool=args.pool, decay_from=args.decay_from, steps=args.steps, size=args.size,
                         augment=args.diff_augment, ema=args.ema,

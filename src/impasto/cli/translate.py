@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int_in(16, MAX_SIDE), default=None,
                    help="resize to this long side first (default: as given). A CycleGAN paints strokes at the "
                    "scale it was trained at, so a large photo at its own size keeps the photo's look")
+    p.add_argument("--shifts", type=int_in(1, 4), default=4,
+                   help="average the translations of the photo shifted by 0..N-1 px each way (N*N passes; 4, the "
+                   "default, covers every phase of the generator's 4 px grid and removes its mosaic; 1 = one pass)")
     p.add_argument("--overwrite", action="store_true", help="allow -o to name the input file itself")
     add_run_options(p)
     p.set_defaults(func=run_translate)
@@ -45,7 +48,7 @@ def run_translate(args: argparse.Namespace) -> int:
         if args.size is not None:
             image = resize_long(image, args.size)
         return translate(image, path, direction=args.direction, tile=args.tile, device=args.device,
-                         precision=args.precision)
+                         precision=args.precision, shifts=args.shifts)
 
     suffix = f"_{args.direction}"
     if args.input.is_dir():
@@ -53,7 +56,7 @@ def run_translate(args: argparse.Namespace) -> int:
         from impasto.feedback.fingerprint import file_fingerprint
 
         settings = {"command": "translate", "model": file_fingerprint(path), "direction": args.direction,
-                    "size": args.size, "tile": args.tile, "precision": args.precision}
+                    "size": args.size, "tile": args.tile, "precision": args.precision, "shifts": args.shifts}
         return run_folder(args.input, out_dir, suffix, lambda img: run(img)[0], quiet=args.quiet, as_json=args.json,
                           settings=settings)
     output = args.output or args.input.with_name(f"{args.input.stem}{suffix}.png")

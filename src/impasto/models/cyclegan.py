@@ -2,7 +2,9 @@
 unpaired collections A and B with LSGAN, cycle-consistency and identity losses.
 
 Generators take and return images in [0, 1] (internally [-1, 1] with a tanh output as in the paper).
-Upsampling is nearest + convolution rather than transposed convolution, so no checkerboard.
+Upsampling is resize + convolution rather than transposed convolution, so no checkerboard. The
+resize is ``nearest`` in files written before session 16 (their generators learned 2x2-block mosaics
+in flat areas) and ``bilinear`` in new ones; the file's metadata says which.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from impasto.models import files
 from impasto.models.padding import ReflectPad
 from impasto.models.patchgan import PatchDiscriminator
 
-__all__ = ["CycleGenerators", "ImagePool", "PatchDiscriminator", "ResnetGenerator", "lsgan"]
+__all__ = ["UPSAMPLE_MODES", "CycleGenerators", "ImagePool", "PatchDiscriminator", "ResnetGenerator", "lsgan"]
+
+UPSAMPLE_MODES = ("nearest", "bilinear")
 
 
 def _conv_in_relu(cin: int, cout: int, k: int, stride: int = 1, *, relu: bool = True) -> list[nn.Module]:
@@ -41,16 +45,20 @@ class ResBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     """c7s1-ngf, two stride-2 downsamplings, ``n_blocks`` residual blocks, two upsamplings, c7s1-3.
 
-    ``ngf=64, n_blocks=9`` is the paper's 256 px generator; smaller values train in minutes on a CPU."""
+    ``ngf=64, n_blocks=9`` is the paper's 256 px generator; smaller values train in minutes on a CPU.
+    ``upsample`` is the resize before each upsampling convolution (one of ``UPSAMPLE_MODES``)."""
 
-    def __init__(self, ngf: int = 64, n_blocks: int = 9) -> None:
+    def __init__(self, ngf: int = 64, n_blocks: int = 9, upsample: str = "nearest") -> None:
         super().__init__()
-        self.ngf, self.n_blocks = ngf, n_blocks
+        if upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
+        self.ngf, self.n_blocks, self.upsample = ngf, n_blocks, upsample
+        resize = {"mode": upsample} if upsample == "nearest" else {"mode": upsample, "align_corners": False}
         layers: list[nn.Module] = [*_conv_in_relu(3, ngf, 7), *_conv_in_relu(ngf, 2 * ngf, 3, 2),
                                    *_conv_in_relu(2 * ngf, 4 * ngf, 3, 2)]
         layers += [ResBlock(4 * ngf) for _ in range(n_blocks)]
         for cin, cout in ((4 * ngf, 2 * ngf), (2 * ngf, ngf)):
-            layers += [nn.Upsample(scale_factor=2, mode="nearest"), *_conv_in_relu(cin, cout, 3)]
+            layers += [nn.Upsample(scale_factor=2, **resize), *_conv_in_relu(cin, cout, 3)]
         layers += [ReflectPad(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
@@ -65,9 +73,9 @@ class CycleGenerators(nn.Module):
     """Both generators as one module, so one forward call does the whole cycle (DDP needs a single
     forward per backward, and the pair is saved and loaded together)."""
 
-    def __init__(self, ngf: int = 64, n_blocks: int = 9) -> None:
+    def __init__(self, ngf: int = 64, n_blocks: int = 9, upsample: str = "nearest") -> None:
         super().__init__()
-        self.g_ab, self.g_ba = ResnetGenerator(ngf, n_blocks), ResnetGenerator(ngf, n_blocks)
+        self.g_ab, self.g_ba = ResnetGenerator(ngf, n_blocks, upsample), ResnetGenerator(ngf, n_blocks, upsample)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, identity: bool = True) -> dict[str, torch.Tensor]:
         n = a.shape[0]
@@ -134,6 +142,10 @@ def load_generators(path: str | Path) -> tuple[dict[str, ResnetGenerator], dict[
     if not isinstance(names, list) or len(names) != 2 or not all(isinstance(n, str) for n in names):
         raise ModelFileError(f"{path}: metadata 'names' must be two collection names, got {files.short(names)}")
     meta["names"] = [n[:60] for n in names]
-    gens = files.build_checked(path, lambda: CycleGenerators(ngf, blocks), tensors, "CycleGAN generators")
+    upsample = meta.get("upsample", "nearest")  # files before the key was written used nearest
+    if upsample not in UPSAMPLE_MODES:
+        raise ModelFileError(f"{path}: metadata 'upsample' must be one of {UPSAMPLE_MODES}, "
+                             f"got {files.short(upsample)}")
+    gens = files.build_checked(path, lambda: CycleGenerators(ngf, blocks, upsample), tensors, "CycleGAN generators")
     gens.eval()
     return {"a2b": gens.g_ab, "b2a": gens.g_ba}, meta

@@ -53,6 +53,7 @@ class Unpaired(Dataset):
 class CycleOptions:
     ngf: int = 64
     n_blocks: int = 9
+    upsample: str = "bilinear"  # the generators' resize before each upsampling convolution
     cycle_weight: float = 10.0
     identity_weight: float = 0.5  # relative to cycle_weight, as in the paper
     perceptual_weight: float = 0.0
@@ -88,7 +89,7 @@ class CycleGANRecipe(Recipe):
     def setup(self, ctx: Context) -> None:
         o = self.opts
         self.ctx = ctx
-        gens = CycleGenerators(o.ngf, o.n_blocks)
+        gens = CycleGenerators(o.ngf, o.n_blocks, o.upsample)
         d_a, d_b = PatchDiscriminator(), PatchDiscriminator()
         self.models = {n: m.to(ctx.device) for n, m in (("G", gens), ("D_a", d_a), ("D_b", d_b))}
         check_decay(o.ema)
@@ -190,14 +191,15 @@ class CycleGANRecipe(Recipe):
 
     def _recipe(self) -> dict[str, Any]:
         """The settings a resume must match (in the checkpoint and the model file)."""
-        return {"diff_augment": self.augment.name, "ema": self.opts.ema}
+        return {"diff_augment": self.augment.name, "ema": self.opts.ema, "upsample": self.opts.upsample}
 
     def extra_state(self) -> dict[str, Any]:
         return {"pools": {k: p.state_dict() for k, p in self.pools.items()}, "recipe": self._recipe()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         # a checkpoint written before a setting was recorded ran without it
-        check_same_recipe(state.get("recipe", {}), self._recipe(), {"diff_augment": "", "ema": 0.0})
+        check_same_recipe(state.get("recipe", {}), self._recipe(), {"diff_augment": "", "ema": 0.0,
+                                                                     "upsample": "nearest"})
         for k, p in state.get("pools", {}).items():
             self.pools[k].load_state_dict(p)
 
