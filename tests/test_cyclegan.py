@@ -118,7 +118,7 @@ def test_training_lowers_the_cycle_loss_and_writes_samples_plot_model(tiny_run):
     assert any("val" in r and "cycle_a" in r["val"] for r in read_log(tiny_run / "log.jsonl"))
     assert (tiny_run / "loss.png").stat().st_size > 0 and list((tiny_run / "samples").glob("*.png"))
     kind, meta = files.read_meta(tiny_run / "model.safetensors")
-    assert kind == "cyclegan" and meta["steps"] == 24 and meta["ngf"] == 8 and meta["upsample"] == "bilinear"
+    assert kind == "cyclegan" and meta["steps"] == 24 and meta["ngf"] == 8 and meta["upsample"] == "nearest"
 
 
 @pytest.mark.parametrize("recipe", [(), ("--diff-augment", "translation,cutout"), ("--ema", "0.9")],
@@ -220,7 +220,7 @@ def test_diff_augment_reaches_the_discriminators_and_is_recorded(demo_data, tmp_
     assert main(_train(demo_data, tmp_path / "bad", 1, "--diff-augment", "flip")) == 2
     assert "--diff-augment: unknown augmentation 'flip'" in capsys.readouterr().err
     assert main(_train(demo_data, plain, 6, "--diff-augment", "translation", "--resume")) == 2
-    recorded = "{'diff_augment': '', 'ema': 0.0, 'upsample': 'bilinear'}"
+    recorded = "{'diff_augment': '', 'ema': 0.0, 'upsample': 'nearest'}"
     assert f"--resume: this run was trained with {recorded}" in capsys.readouterr().err
 
 
@@ -234,10 +234,10 @@ def test_ema_exports_validates_and_resumes_the_generators_average_not_the_last_s
     assert torch.allclose(shipped[key], state["G_ema"][key].float(), atol=1e-3)  # fp16 on disk
     assert not torch.allclose(state["G_ema"][key], state["G"][key])  # an average, not the last step's weights
     assert main(_train(demo_data, out, 6, "--resume")) == 2  # the average cannot be dropped halfway
-    assert "'ema': 0.9, 'upsample': 'bilinear'}, not {'diff_augment': '', 'ema': 0.0, " in capsys.readouterr().err
+    assert "'ema': 0.9, 'upsample': 'nearest'}, not {'diff_augment': '', 'ema': 0.0, " in capsys.readouterr().err
     plain = tmp_path / "plain"
     assert main(_train(demo_data, plain, 3)) == 0
     assert main(_train(demo_data, plain, 6, "--ema", "0.9", "--resume")) == 2  # nor added halfway
-    assert "'ema': 0.0, 'upsample': 'bilinear'}, not {'diff_augment': '', 'ema': 0.9, " in capsys.readouterr().err
+    assert "'ema': 0.0, 'upsample': 'nearest'}, not {'diff_augment': '', 'ema': 0.9, " in capsys.readouterr().err
     assert main(_train(demo_data, tmp_path / "bad", 1, "--ema", "1")) == 2
     assert "--ema must be in [0, 1)" in capsys.readouterr().err

@@ -81,8 +81,9 @@ def register_cyclegan(tsub: argparse._SubParsersAction) -> None:
                    "(overrides --steps)")
     c.add_argument("--ngf", type=positive_int, default=64, help="generator base channels (64 = paper)")
     c.add_argument("--blocks", type=positive_int, default=9, help="generator residual blocks (9 = paper)")
-    c.add_argument("--upsample", choices=("bilinear", "nearest"), default="bilinear",  # models.cyclegan checks
-                   help="resize before each generator upsampling convolution (bilinear; nearest = before session 16)")
+    c.add_argument("--upsample", choices=("nearest", "bilinear"), default="nearest",  # models.cyclegan checks
+                   help="resize before each generator upsampling convolution (nearest; bilinear scored worse on "
+                   "the Monet benchmark, README)")
     c.add_argument("--cycle-weight", type=nonneg_float, default=10.0)
     c.add_argument("--identity-weight", type=nonneg_float, default=0.5, help="times --cycle-weight (0.5)")
     c.add_argument("--perceptual-weight", type=nonneg_float, default=0.0, help="VGG cycle term (0 = off)")

@@ -3,8 +3,7 @@ unpaired collections A and B with LSGAN, cycle-consistency and identity losses.
 
 Generators take and return images in [0, 1] (internally [-1, 1] with a tanh output as in the paper).
 Upsampling is resize + convolution rather than transposed convolution, so no checkerboard. The
-resize is ``nearest`` in files written before session 16 (their generators learned 2x2-block mosaics
-in flat areas) and ``bilinear`` in new ones; the file's metadata says which.
+resize is ``nearest`` (files without the key) or ``bilinear``; the file's metadata says which.
 """
 
 from __future__ import annotations

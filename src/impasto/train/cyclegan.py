@@ -53,7 +53,7 @@ class Unpaired(Dataset):
 class CycleOptions:
     ngf: int = 64
     n_blocks: int = 9
-    upsample: str = "bilinear"  # the generators' resize before each upsampling convolution
+    upsample: str = "nearest"  # the generators' resize before each upsampling convolution
     cycle_weight: float = 10.0
     identity_weight: float = 0.5  # relative to cycle_weight, as in the paper
     perceptual_weight: float = 0.0
