@@ -1,4 +1,5 @@
-"""Device helpers: the allocator switch and the inference copies that skip per-call weight casts."""
+"""Device helpers: the allocator switch, the inference copies that skip per-call weight casts, and the
+single-threaded eigendecomposition."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from impasto import device
 from impasto.device import inference_copy, keep_freed_memory
 
 
@@ -34,3 +36,28 @@ def test_inference_copy_holds_weights_in_the_compute_dtype_and_leaves_the_origin
     with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16):
         assert torch.allclose(copy(x).float(), net(x).float(), atol=1e-2)
     assert inference_copy(net, cpu, None)[0].weight.dtype == torch.float32
+
+
+def test_eigh_solves_on_one_thread_and_gives_the_thread_count_back(monkeypatch):
+    seen = []
+    solve = torch.linalg.eigh
+
+    def spy(m):
+        seen.append(torch.get_num_threads())
+        return solve(m)
+
+    monkeypatch.setattr(torch.linalg, "eigh", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        a = torch.randn(32, 96, dtype=torch.float64)
+        cov = a @ a.T / 96
+        vals, vecs = device.eigh(cov)
+        assert seen == [1] and torch.get_num_threads() == 2
+        assert torch.allclose(vecs @ torch.diag(vals) @ vecs.T, cov, atol=1e-10)
+        monkeypatch.setattr(torch.linalg, "eigh", lambda m: (_ for _ in ()).throw(RuntimeError("no")))
+        with pytest.raises(RuntimeError):
+            device.eigh(cov)
+        assert torch.get_num_threads() == 2  # given back after a failure too
+    finally:
+        torch.set_num_threads(before)

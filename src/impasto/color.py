@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from impasto.device import eigh
+
 _RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
 
 
@@ -40,7 +42,7 @@ def combine_luminance(stylized_grey: torch.Tensor, content: torch.Tensor) -> tor
 
 
 def _sqrt_and_inv_sqrt(cov: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    vals, vecs = torch.linalg.eigh(cov)
+    vals, vecs = eigh(cov)
     vals = vals.clamp_min(1e-6)
     return vecs @ torch.diag(vals.sqrt()) @ vecs.T, vecs @ torch.diag(vals.rsqrt()) @ vecs.T
 

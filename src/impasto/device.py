@@ -102,3 +102,21 @@ def inference_copy(module: torch.nn.Module, device: torch.device, dtype: torch.d
 def memory_format(device: torch.device, dtype: torch.dtype | None) -> torch.memory_format:
     """channels-last is what oneDNN/cuDNN want for reduced-precision convolutions."""
     return torch.channels_last if dtype is not None else torch.contiguous_format
+
+
+def eigh(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.linalg.eigh``, on one intra-op thread for a CPU tensor.
+
+    impasto's symmetric eigenproblems are small (3x3 colour, 64-512 channel covariances), and the
+    threaded LAPACK solver meets its threads at a barrier on every step: on this 2-core CPU, with one
+    core busy with another process, a 128x128 decomposition took 0.45-0.94 s on two threads and 2-6 ms
+    on one (idle, both ~2 ms), which made WCT most of a 1024 px AdaIN call. The thread count is set
+    back afterwards (torch keeps it per thread for OpenMP and MKL)."""
+    threads = torch.get_num_threads()
+    if matrix.device.type != "cpu" or threads == 1:
+        return torch.linalg.eigh(matrix)
+    torch.set_num_threads(1)
+    try:
+        return torch.linalg.eigh(matrix)
+    finally:
+        torch.set_num_threads(threads)

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from impasto.color import rgb_to_yiq
+from impasto.device import eigh
 from impasto.features import Encoder
 from impasto.losses import gram_matrix
 
@@ -152,7 +153,7 @@ def pooled_part(domain_rows: torch.Tensor) -> torch.Tensor:
 
 
 def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
-    vals, vecs = torch.linalg.eigh((m + m.T) / 2)
+    vals, vecs = eigh((m + m.T) / 2)
     return vecs @ torch.diag(vals.clamp_min(0).sqrt()) @ vecs.T
 
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from impasto.device import eigh
 from impasto.errors import ModelFileError
 from impasto.losses import mean_std
 from impasto.models import files
@@ -44,7 +45,7 @@ def adain(content: torch.Tensor, style: torch.Tensor, eps: float = 1e-5) -> torc
 
 def _sqrtm(cov: torch.Tensor, power: float, eps: float) -> torch.Tensor:
     """``cov ** power`` of symmetric PSD matrices (..., C, C) through their eigendecomposition."""
-    e, v = torch.linalg.eigh(cov)
+    e, v = eigh(cov)
     return (v * e.clamp_min(eps).pow(power).unsqueeze(-2)) @ v.transpose(-1, -2)
 
 
