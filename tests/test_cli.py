@@ -109,12 +109,31 @@ def test_nonsense_flags_exit_2_with_one_line(content_path, style_path, capsys, a
     (["--method", "adain", "--work-size", "abc"], "--work-size got 'abc'; it needs an integer"),
     (["--method", "adain", "--refine", "-1"], "--refine must be >= 0"),
     (["--strength", "inf"], "--strength must be a finite number"),
+    (["--style-weight", "3", "--layer-weights", "relu1_1=1,relu1_1=2"], "LAYER=NUMBER pairs, each layer once"),
+    (["--style-weight", "3", "--layer-weights", "relu1_1=1e308"], "with numbers from 0 to 1e+12"),
 ])
 def test_a_flag_the_method_does_not_have_or_a_bad_value_is_refused(content_path, style_path, capsys, args,
                                                                    message):
     code = main(["stylize", str(content_path), "-s", str(style_path), "--quiet", *args])
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and err.count("\n") == 0
+
+
+def test_style_weights_whose_sum_overflows_are_refused_not_turned_into_a_black_image(content_path, style_path,
+                                                                                     capsys):
+    code = main(["stylize", str(content_path), "-s", str(style_path), "-s", str(style_path), "--method", "adain",
+                 "--style-weights", "1e308,1e308", "--quiet"])
+    assert code == 2 and "nor sum past the largest float" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--max-size", "--work-size", "--style-size", "--iterations", "--style-weight",
+                                  "--layer-weights", "--style-mix", "-o", "--mask"])
+def test_a_blank_flag_value_is_refused_not_read_as_the_default(content_path, style_path, capsys, flag):
+    with pytest.raises(SystemExit) as refused:
+        main(["stylize", str(content_path), "-s", str(style_path), flag, " "])
+    err = capsys.readouterr().err.strip()
+    assert refused.value.code == 2 and f"{flag}: needs a value" in err.replace("-o/--output", "-o")
+    assert err.count("\n") == 0
 
 
 def test_demo_runs_on_bundled_images(tmp_path, capsys):

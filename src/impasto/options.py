@@ -27,6 +27,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 LAYERS_HELP = "comma-separated VGG layer names"
 #: the largest long side a size option accepts anywhere (the CLI's, the web form's, the Python API's)
 MAX_SIDE = 8192
+#: the largest loss weight any option accepts: past it a loss overflows bf16/fp32 instead of meaning more
+MAX_WEIGHT = 1e12
 
 
 def option(default: Any, help: str, *, lo: float | None = None, hi: float | None = None,
@@ -62,12 +64,12 @@ class GatysOptions(RunOptions):
                                     "(lbfgs 200, 160 for a two-scale run such as the default 512 px; adam 400)",
                                     lo=1, hi=100_000, web=True)
     content_weight: float | None = option(None, "hand-set content weight instead of --strength (default 1.0 "
-                                          "once any weight is hand-set)", lo=0, hi=1e12)
+                                          "once any weight is hand-set)", lo=0, hi=MAX_WEIGHT)
     style_weight: float | None = option(None, "hand-set style weight instead of --strength (default 10.0)",
-                                        lo=0, hi=1e12)
+                                        lo=0, hi=MAX_WEIGHT)
     layer_weights: dict[str, float] | None = option(None, "per style layer, e.g. relu1_1=2,relu5_1=0.5",
                                                     kind="layer_weights")
-    tv_weight: float = option(1.0, "total variation weight (smoothness)", lo=0, hi=1e12)
+    tv_weight: float = option(1.0, "total variation weight (smoothness)", lo=0, hi=MAX_WEIGHT)
     content_layers: list[str] = option(["relu4_2"], LAYERS_HELP, kind="layers")
     style_layers: list[str] = option(["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], LAYERS_HELP,
                                      kind="layers")
@@ -179,8 +181,8 @@ def style_blend(weights: Sequence[float] | None, n_styles: int) -> list[float]:
     blend = [float(w) for w in weights]
     if len(blend) != n_styles:
         raise InputError(f"{n_styles} style(s) given but {len(blend)} style weight(s)")
-    if any(not math.isfinite(w) or w < 0 for w in blend) or sum(blend) <= 0:
-        raise InputError("style weights must be finite, >= 0 and not all zero")
+    if any(not math.isfinite(w) or w < 0 for w in blend) or not 0 < sum(blend) < math.inf:
+        raise InputError("style weights must be finite, >= 0, not all zero, nor sum past the largest float")
     return blend
 
 
@@ -252,6 +254,8 @@ def _parse_layer_weights(text: str) -> dict[str, float]:
         name, sep, value = part.partition("=")
         if not sep:
             raise ValueError(part)
+        if name.strip() in out:  # the last one winning would hide a typo in the first
+            raise ValueError(f"{name.strip()} twice")
         out[name.strip()] = float(value)
     return out
 
@@ -269,9 +273,10 @@ def _check_field(method: str, f: dataclasses.Field, value: Any) -> None:
     if m.get("choices") and value not in m["choices"]:
         raise InputError(f"{method}: {flag} must be one of {', '.join(map(str, m['choices']))}, got {value!r}")
     if m.get("kind") == "layer_weights":
-        bad = [k for k, v in value.items() if not math.isfinite(v) or v < 0]
+        bad = [k for k, v in value.items() if not 0 <= v <= MAX_WEIGHT]  # NaN fails this too
         if bad or not value:
-            raise InputError(f"{method}: {flag} needs LAYER=NUMBER pairs with finite numbers >= 0")
+            raise InputError(f"{method}: {flag} needs LAYER=NUMBER pairs, each layer once, with numbers from 0 "
+                             f"to {MAX_WEIGHT:g}")
         return
     if isinstance(value, int | float) and not isinstance(value, bool):
         lo, hi = m.get("lo"), m.get("hi")
@@ -302,7 +307,7 @@ def make_options(method: str, given: Mapping[str, Any] | None = None) -> Options
         try:
             values[name] = _coerce(known[name], value)
         except (TypeError, ValueError) as exc:
-            wanted = {"layer_weights": "LAYER=NUMBER pairs", "layers": "layer names"}.get(
+            wanted = {"layer_weights": "LAYER=NUMBER pairs, each layer once", "layers": "layer names"}.get(
                 known[name].metadata.get("kind"), _type_words(known[name].type))
             raise InputError(f"{method}: --{name.replace('_', '-')} got {value!r}; it needs {wanted}") from exc
         _check_field(method, known[name], values[name])

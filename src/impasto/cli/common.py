@@ -53,6 +53,21 @@ def print_json(obj: dict[str, Any]) -> None:
     print(json.dumps(obj, indent=1, default=str))
 
 
+def non_empty(text: str) -> str:
+    """A flag's value as typed, refused when blank: ``--max-size ""`` is a slip (an unset shell variable),
+    not a request for the default, which leaving the flag out already is. (The web form's empty fields
+    do mean the default; they do not come through here.)"""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("needs a value (leave the flag out for its default)")
+    return text
+
+
+def path_arg(text: str) -> Path:
+    """A path flag's value, refused when blank: ``Path("")`` is the current folder, where a slip such as
+    ``--out-dir ""`` would otherwise write."""
+    return Path(non_empty(text))
+
+
 def float_list(text: str) -> list[float]:
     try:
         values = [float(x) for x in text.split(",") if x.strip()]
@@ -122,12 +137,12 @@ def fraction(text: str) -> float:
     return value
 
 
-def check_output_path(path: Path, inputs: Sequence[Path] = (), *, overwrite: bool = False, flag: str = "-o"
+def check_output_path(path: Path, inputs: Sequence[Path] = (), *, overwrite: bool | None = None, flag: str = "-o"
                       ) -> None:
     """Fail before any work if the output cannot be written, or if it would replace one of the
-    ``inputs`` (the photo, a painting) without ``overwrite``."""
+    ``inputs`` (the photo, a painting) without ``overwrite`` (None: the command has no --overwrite)."""
     if path.exists() and not overwrite and any(p.exists() and os.path.samefile(path, p) for p in inputs):
-        hint = ", or --overwrite to replace it" if flag == "-o" else ""
+        hint = ", or --overwrite to replace it" if overwrite is not None and flag == "-o" else ""
         raise InputError(f"{path}: {flag} names an input file; give another path{hint}")
     if path.is_dir():
         raise InputError(f"{path}: is a directory; {flag} needs a file name such as {path / 'out.png'}")

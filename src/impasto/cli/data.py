@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from impasto.cli.common import positive_int, print_json
+from impasto.cli.common import path_arg, positive_int, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,12 +12,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     dsub = p.add_subparsers(dest="dataset", metavar="DATASET")
     dsub.required = True
     c = dsub.add_parser("cyclegan-demo", help="photos (A) vs the same kind of photos as sepia prints (B)")
-    c.add_argument("out_dir", type=Path)
+    c.add_argument("out_dir", type=path_arg)
     c.add_argument("--crops", type=positive_int, default=48, help="crops per folder (48)")
     c.add_argument("--size", type=positive_int, default=160)
     c.set_defaults(func=run_cyclegan_demo)
     f = dsub.add_parser("faces", help="LFW faces: a large pretraining folder and a small sepia target folder")
-    f.add_argument("out_dir", type=Path)
+    f.add_argument("out_dir", type=path_arg)
     f.add_argument("--pretrain", type=positive_int, default=160, help="faces in the pretraining folder (160)")
     f.add_argument("--size", type=positive_int, default=32)
     f.set_defaults(func=run_faces)

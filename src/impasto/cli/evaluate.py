@@ -6,32 +6,33 @@ import argparse
 import sys
 from pathlib import Path
 
-from impasto.cli.common import int_in, print_json
+from impasto.cli.common import int_in, path_arg, print_json
 from impasto.options import MAX_SIDE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="content/style losses, SSIM, PSNR, perceptual distance, vgg-fd; HTML report")
-    p.add_argument("--content", type=Path, required=True, help="folder of content images")
-    p.add_argument("--style", type=Path, required=True, help="folder of style images")
-    p.add_argument("--stylized", type=Path, required=True, help="folder of stylized images")
-    p.add_argument("--pairs", type=Path, default=None, help="CSV with columns content,style,stylized")
+    p.add_argument("--content", type=path_arg, required=True, help="folder of content images")
+    p.add_argument("--style", type=path_arg, required=True, help="folder of style images")
+    p.add_argument("--stylized", type=path_arg, required=True, help="folder of stylized images")
+    p.add_argument("--pairs", type=path_arg, default=None, help="CSV with columns content,style,stylized")
     p.add_argument("--size", type=int_in(16, MAX_SIDE), default=512, help="evaluate at this long side (512)")
-    p.add_argument("-o", "--output", type=Path, default=None, help="report folder (report.json, index.html)")
+    p.add_argument("-o", "--output", type=path_arg, default=None, help="report folder (report.json, index.html)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
     c = sub.add_parser("compare", help="run several methods/settings on the same pairs, side by side")
-    c.add_argument("photos", type=Path, nargs="*", help="content images or folders (or --content)")
-    c.add_argument("--content", type=Path, nargs="+", default=[], help="content images or folders")
-    c.add_argument("--style", "-s", type=Path, nargs="+", action="extend", required=True,
+    c.add_argument("photos", type=path_arg, nargs="*", help="content images or folders (or --content)")
+    c.add_argument("--content", type=path_arg, nargs="+", default=[], help="content images or folders")
+    c.add_argument("--style", "-s", type=path_arg, nargs="+", action="extend", required=True,
                    help="style images or folders (repeatable)")
     c.add_argument("--method", action="append", default=[], choices=["gatys", "fast", "adain"],
                    help="a method with its default options (repeatable)")
     c.add_argument("--setting", action="append", default=[],
                    help="NAME:method=M,key=value,... with the method's options (repeatable)")
     c.add_argument("--eval-size", type=int_in(16, MAX_SIDE), default=512, help="evaluate at this long side (512)")
-    c.add_argument("-o", "--output", type=Path, default=Path("compare_output"), help="output folder (compare_output)")
+    c.add_argument("-o", "--output", type=path_arg, default=Path("compare_output"),
+                   help="output folder (compare_output)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=run_compare)
     from impasto.cli.feedback import add_record_flags

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from impasto.cli.common import int_in, print_json
+from impasto.cli.common import int_in, path_arg, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,8 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     esub = p.add_subparsers(dest="format", metavar="FORMAT")
     esub.required = True
     o = esub.add_parser("onnx", help="fast-style model to ONNX (inputs: image NCHW in [0,1], style_mix N x S)")
-    o.add_argument("model", type=Path)
-    o.add_argument("-o", "--output", type=Path, required=True)
+    o.add_argument("model", type=path_arg)
+    o.add_argument("-o", "--output", type=path_arg, required=True)
     o.add_argument("--opset", type=int_in(11, 20), default=17,
                    help="ONNX opset, 11 to 20 (17): what torch's TorchScript exporter writes for these networks")
     o.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from impasto.cli.common import print_json
+from impasto.cli.common import path_arg, print_json
 from impasto.errors import ImpastoError, InputError
 from impasto.feedback.store import DEFAULT_PROFILE, FeedbackStore, recording_disabled
 
@@ -22,7 +22,7 @@ from impasto.feedback.store import DEFAULT_PROFILE, FeedbackStore, recording_dis
 def add_store_flags(p: argparse.ArgumentParser, *, profile_default: str | None = DEFAULT_PROFILE,
                     profile_help: str = "whose feedback this is (default: default)") -> None:
     p.add_argument("--profile", default=profile_default, help=profile_help)
-    p.add_argument("--db", type=Path, default=None,
+    p.add_argument("--db", type=path_arg, default=None,
                    help="feedback database (default: impasto.sqlite3 in $IMPASTO_HOME, $XDG_DATA_HOME/impasto or "
                         "~/.local/share/impasto)")
 
@@ -77,7 +77,7 @@ class Recorder:
 
 def register(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("rate", help="rate a stylized image 1 to 5 stars (found by its path, or its content if moved)")
-    r.add_argument("output", type=Path, help="an output of 'impasto stylize'")
+    r.add_argument("output", type=path_arg, help="an output of 'impasto stylize'")
     r.add_argument("stars", help="1 to 5")
     add_store_flags(r)
     r.set_defaults(func=run_rate)
@@ -112,7 +112,7 @@ def _register_forget(fsub: argparse._SubParsersAction) -> None:
     who = g.add_mutually_exclusive_group(required=True)
     who.add_argument("--profile", help="the profile to delete")
     who.add_argument("--all", action="store_true", help="every profile")
-    g.add_argument("--db", type=Path, default=None, help="feedback database (default: the data directory's)")
+    g.add_argument("--db", type=path_arg, default=None, help="feedback database (default: the data directory's)")
     g.add_argument("--json", action="store_true")
     g.set_defaults(func=run_forget)
 
@@ -124,8 +124,8 @@ def _register_taste(fsub: argparse._SubParsersAction) -> None:
     x.set_defaults(func=run_explain)
     pr = fsub.add_parser("prefer", help="record an A/B choice between two outputs of 'impasto stylize' (the "
                          "first is the one you prefer), as the web UI's A/B mode does")
-    pr.add_argument("winner", type=Path)
-    pr.add_argument("loser", type=Path)
+    pr.add_argument("winner", type=path_arg)
+    pr.add_argument("loser", type=path_arg)
     pr.add_argument("--same", action="store_true", help="you like them equally")
     add_store_flags(pr)
     pr.set_defaults(func=run_prefer)

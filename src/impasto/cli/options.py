@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from impasto import options
+from impasto.cli.common import non_empty
 
 #: what `impasto stylize`'s --strength accepts beyond the declaration (see cli/feedback.StrengthChooser)
 AUTO_STRENGTH_HELP = {"strength": "; or 'auto': the strength learned from your profile's A/B choices and ratings "
@@ -48,7 +49,7 @@ def add_option_flags(p: argparse.ArgumentParser, methods: Iterable[str] = tuple(
                                help=f.metadata["help"])
             continue
         choices = f.metadata.get("choices")
-        group.add_argument("--" + name.replace("_", "-"), dest=name, default=argparse.SUPPRESS,
+        group.add_argument("--" + name.replace("_", "-"), dest=name, default=argparse.SUPPRESS, type=non_empty,
                            choices=list(choices) if choices else None, help=help_text)
     return list(table)
 

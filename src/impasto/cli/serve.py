@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from impasto.cli.common import positive_int
+from impasto.cli.common import non_empty, positive_int
 from impasto.cli.feedback import add_store_flags
 from impasto.errors import InputError
 
@@ -22,8 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ttl", type=positive_int, default=24 * 3600,
                    help="seconds a finished result is kept, across restarts (86400)")
     p.add_argument("--max-finished", type=positive_int, default=200, help="finished results kept at most (200)")
-    p.add_argument("--results-dir", help="where finished results are kept (default: web-results in the data "
-                   "directory, $IMPASTO_HOME or ~/.local/share/impasto)")
+    p.add_argument("--results-dir", type=non_empty,
+                   help="where finished results are kept (default: web-results in the data directory, $IMPASTO_HOME "
+                        "or ~/.local/share/impasto)")
     add_store_flags(p, profile_help="feedback profile of the page's runs, ratings and A/B answers when the page "
                     "names none (default: default); IMPASTO_NO_RECORD=1 turns recording off")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",

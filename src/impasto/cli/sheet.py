@@ -6,17 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from impasto.cli.common import ProgressBar, check_output_path, fraction, positive_int, print_json
+from impasto.cli.common import ProgressBar, check_output_path, fraction, path_arg, positive_int, print_json
 from impasto.errors import ImpastoError, InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sheet", help="contact sheet: one photo stylized with every painting in a folder")
-    p.add_argument("content", type=Path)
-    p.add_argument("--styles", type=Path, default=None,
+    p.add_argument("content", type=path_arg)
+    p.add_argument("--styles", type=path_arg, default=None,
                    help="folder of paintings (default: the bundled ones; not used by --method fast)")
     p.add_argument("--method", choices=["adain", "fast", "gatys"], default="adain")
-    p.add_argument("-o", "--output", type=Path, default=Path("sheet.png"))
+    p.add_argument("-o", "--output", type=path_arg, default=Path("sheet.png"))
     p.add_argument("--size", type=positive_int, default=512, help="long side of each result (512)")
     p.add_argument("--iterations", type=positive_int, default=None, help="gatys only")
     p.add_argument("--strength", type=fraction, default=None, help="the method's own default unless given")

@@ -12,6 +12,8 @@ from impasto.cli.common import (
     ProgressBar,
     check_output_path,
     float_list,
+    non_empty,
+    path_arg,
     positive_int,
     print_json,
 )
@@ -26,21 +28,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stylize", help="stylize a photo (or a folder of photos)",
                        description="Stylize CONTENT (an image or a folder) with paintings or a trained model. "
                                    + " ".join(f"{n}: {m.summary}." for n, m in METHODS.items()))
-    p.add_argument("content", type=Path, help="content image, or a folder of images (batch)")
+    p.add_argument("content", type=path_arg, help="content image, or a folder of images (batch)")
     p.add_argument("--method", choices=list(METHODS), default=None,
                    help="(gatys; or the method your profile's A/B answers clearly prefer: 'impasto feedback explain')")
-    p.add_argument("--style", "-s", action="append", type=Path, default=None,
+    p.add_argument("--style", "-s", action="append", type=path_arg, default=None,
                    help="style image (repeat to blend several); needed by gatys and adain")
     p.add_argument("--style-weights", type=float_list, default=None, help="blend weights, e.g. 0.7,0.3")
-    p.add_argument("--mask", type=Path, default=None,
+    p.add_argument("--mask", type=path_arg, default=None,
                    help="adain: mask image; first --style where white, second where black")
-    p.add_argument("-o", "--output", default=None,
+    p.add_argument("-o", "--output", type=non_empty, default=None,
                    help="output file (default CONTENT_stylized.png beside the input; '-' for PNG on stdout); "
                         "a folder when CONTENT is a folder")
     p.add_argument("--overwrite", action="store_true", help="allow -o to name the input file itself")
     p.add_argument("--json", action="store_true", help="print one JSON object describing the run")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    p.add_argument("--preview", type=Path, default=None,
+    p.add_argument("--preview", type=path_arg, default=None,
                    help="keep FILE updated with the image as it is now, atomically (gatys: from the first "
                         "coarse-scale iteration, a few seconds in, then every --preview-every), to watch a long run")
     p.add_argument("--preview-every", type=positive_int, default=10, help="iterations between --preview updates")
@@ -48,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_record_flags(p)
 
     d = sub.add_parser("demo", help="stylize a bundled photo with a bundled painting (no downloads)")
-    d.add_argument("-o", "--out-dir", type=Path, default=Path("demo_output"))
+    d.add_argument("-o", "--out-dir", type=path_arg, default=Path("demo_output"))
     d.add_argument("--size", type=positive_int, default=512)
     d.add_argument("--iterations", type=positive_int, default=None)
     d.add_argument("--json", action="store_true")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from impasto.cli.common import ProgressBar, positive_int, print_json
+from impasto.cli.common import ProgressBar, path_arg, positive_int, print_json
 from impasto.cli.feedback import add_store_flags, open_store
 from impasto.errors import InputError
 
@@ -17,14 +17,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     ssub.required = True
     c = ssub.add_parser("create", help="render every variant on every photo x painting and store the questions")
     c.add_argument("--name", required=True, help="the survey's name (letters, digits, . _ -)")
-    c.add_argument("--photos", nargs="+", type=Path, required=True, help="photos (files or folders)")
-    c.add_argument("--paintings", nargs="+", type=Path, required=True, help="paintings (files or folders)")
+    c.add_argument("--photos", nargs="+", type=path_arg, required=True, help="photos (files or folders)")
+    c.add_argument("--paintings", nargs="+", type=path_arg, required=True, help="paintings (files or folders)")
     c.add_argument("--method", action="append", default=[], help="a variant: a method with its defaults (repeat)")
     c.add_argument("--setting", action="append", default=[],
                    help="a variant with settings: 'gatys:strength=0.3' or 'soft:method=gatys,strength=0.2' (repeat)")
     c.add_argument("--size", type=positive_int, default=512, help="long side of every image (512)")
     c.add_argument("--seed", type=int, default=None, help="seed of the sides and order (default: random, stored)")
-    c.add_argument("--out-dir", type=Path, default=None, help="where the images go (default: surveys/NAME beside "
+    c.add_argument("--out-dir", type=path_arg, default=None, help="where the images go (default: surveys/NAME beside "
                    "the database)")
     c.add_argument("--json", action="store_true")
     c.add_argument("--quiet", "-q", action="store_true")
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = ssub.add_parser("report", help="win rates (Wilson intervals) and Bradley-Terry strengths")
     r.add_argument("name")
     r.add_argument("--json", action="store_true")
-    r.add_argument("--html", type=Path, default=None, help="also write an HTML page with the images")
+    r.add_argument("--html", type=path_arg, default=None, help="also write an HTML page with the images")
     r.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap samples (1000)")
     add_store_flags(r, profile_default=None, profile_help="only this respondent's answers (default: everyone's)")
     r.set_defaults(func=run_report)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from impasto.cli.common import nonneg_float, positive_int
+from impasto.cli.common import nonneg_float, path_arg, positive_int
 from impasto.cli.train_common import add_loop_options, loop_config, run_recipe, val_images
 from impasto.errors import InputError
 
@@ -16,9 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     tsub.required = True
 
     f = tsub.add_parser("fast-style", help="Johnson-style feed-forward network for one or more styles")
-    f.add_argument("--style", "-s", action="append", type=Path, required=True, help="style image (repeatable)")
-    f.add_argument("--content-dir", type=Path, required=True, help="folder of training photos")
-    f.add_argument("--val-dir", type=Path, default=None, help="held-out photos for validation loss")
+    f.add_argument("--style", "-s", action="append", type=path_arg, required=True, help="style image (repeatable)")
+    f.add_argument("--content-dir", type=path_arg, required=True, help="folder of training photos")
+    f.add_argument("--val-dir", type=path_arg, default=None, help="held-out photos for validation loss")
     f.add_argument("--style-size", type=positive_int, default=512)
     f.add_argument("--content-weight", type=nonneg_float, default=1.0)
     f.add_argument("--style-weight", type=nonneg_float, default=5.0)
@@ -30,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.set_defaults(func=run_fast_style)
 
     a = tsub.add_parser("adain", help="AdaIN decoder for arbitrary styles (optionally adversarial)")
-    a.add_argument("--content-dir", type=Path, required=True)
-    a.add_argument("--style-dir", type=Path, required=True)
-    a.add_argument("--val-dir", type=Path, default=None, help="held-out photos (paired with --style-dir images)")
+    a.add_argument("--content-dir", type=path_arg, required=True)
+    a.add_argument("--style-dir", type=path_arg, required=True)
+    a.add_argument("--val-dir", type=path_arg, default=None, help="held-out photos (paired with --style-dir images)")
     a.add_argument("--style-weight", type=nonneg_float, default=10.0)
     a.add_argument("--content-weight", type=nonneg_float, default=1.0)
     a.add_argument("--adv-weight", type=nonneg_float, default=0.0, help="0 disables the discriminator")
@@ -48,12 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="levels given the painting's full covariance (whitening-colouring) instead of AdaIN's "
                         "mean/std, e.g. relu2_1 (default: none); written to the model file")
     a.add_argument("--strength-range", default="1,1", help="LO,HI: strengths drawn per training sample (1,1)")
-    a.add_argument("--split-file", type=Path, default=None,
+    a.add_argument("--split-file", type=path_arg, default=None,
                    help="TSV (file, folder, split): train on its 'train' rows, validate on its 'val' rows")
-    a.add_argument("--best-out", type=Path, default=None,
+    a.add_argument("--best-out", type=path_arg, default=None,
                    help="also write the decoder here whenever its validation loss is the best so far")
     a.add_argument("--backbone", choices=["vgg16", "vgg19"], default="vgg16")
-    a.add_argument("--init", type=Path, default=None,
+    a.add_argument("--init", type=path_arg, default=None,
                    help="fine-tune this AdaIN decoder (.safetensors) instead of starting from random weights; "
                         "its architecture must match --arch/--slim/--skips/--skip-scale")
     add_loop_options(a, steps=2000, batch=8, size=256)

@@ -7,15 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from impasto.cli.common import ProgressBar, positive_int, print_json
+from impasto.cli.common import ProgressBar, path_arg, positive_int, print_json
 from impasto.errors import InputError
 
 
 def add_loop_options(p: argparse.ArgumentParser, *, steps: int, batch: int, size: int) -> None:
     g = p.add_argument_group("training loop (shared by every trainer)")
-    g.add_argument("--out", type=Path, required=True,
+    g.add_argument("--out", type=path_arg, required=True,
                    help="final model: FILE.safetensors, or a run folder RUN (model in RUN/model.safetensors)")
-    g.add_argument("--run-dir", type=Path, default=None, help="checkpoints, log.jsonl, loss.png and samples "
+    g.add_argument("--run-dir", type=path_arg, default=None, help="checkpoints, log.jsonl, loss.png and samples "
                    "(default: RUN itself, or FILE without suffix + '_run')")
     g.add_argument("--size", type=positive_int, default=size, help=f"training crop size ({size})")
     g.add_argument("--steps", type=positive_int, default=steps, help=f"optimizer steps ({steps})")

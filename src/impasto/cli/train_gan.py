@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from impasto.cli.common import fraction, nonneg_float, positive_int
+from impasto.cli.common import fraction, nonneg_float, path_arg, positive_int
 
 
 def _split_folder(folder: Path, sel: Any, args: argparse.Namespace, name: str, *, seed: int, max_val: int = 8
@@ -33,7 +33,7 @@ def _split_folder(folder: Path, sel: Any, args: argparse.Namespace, name: str, *
 
 
 def _add_split_file(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--split-file", type=Path, default=None,
+    p.add_argument("--split-file", type=path_arg, default=None,
                    help="TSV (file, folder, split; e.g. ../shared/corpus/split.tsv): train on its 'train' rows, "
                         "validate on its 'val' rows (instead of --val-fraction)")
 
@@ -71,8 +71,8 @@ def register_cyclegan(tsub: argparse._SubParsersAction) -> None:
     from impasto.cli.train_common import add_loop_options
 
     c = tsub.add_parser("cyclegan", help="CycleGAN between two unpaired image folders (A <-> B)")
-    c.add_argument("--a-dir", type=Path, required=True, help="collection A (e.g. photos)")
-    c.add_argument("--b-dir", type=Path, required=True, help="collection B (e.g. paintings)")
+    c.add_argument("--a-dir", type=path_arg, required=True, help="collection A (e.g. photos)")
+    c.add_argument("--b-dir", type=path_arg, required=True, help="collection B (e.g. paintings)")
     c.add_argument("--val-fraction", type=fraction, default=0.1, help="held out of each folder (0.1)")
     _add_split_file(c)
     _add_name_filters(c, "a-", "--a-dir")
@@ -123,7 +123,7 @@ def run_cyclegan(args: argparse.Namespace) -> int:
 
 
 def _add_generative_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", type=Path, required=True, help="folder of training images (any formats)")
+    p.add_argument("--data-dir", type=path_arg, required=True, help="folder of training images (any formats)")
     p.add_argument("--val-fraction", type=fraction, default=0.1, help="held out for validation (0.1)")
     _add_split_file(p)
     _add_name_filters(p, "", "--data-dir")

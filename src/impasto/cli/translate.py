@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from impasto.cli.common import add_run_options, check_output_path, int_in, print_json, run_folder
+from impasto.cli.common import add_run_options, check_output_path, int_in, path_arg, print_json, run_folder
 from impasto.errors import InputError
 from impasto.options import MAX_SIDE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate images with a trained CycleGAN (A->B or B->A)")
-    p.add_argument("input", type=Path, help="an image, or a folder of images")
-    p.add_argument("--model", type=Path, required=True,
+    p.add_argument("input", type=path_arg, help="an image, or a folder of images")
+    p.add_argument("--model", type=path_arg, required=True,
                    help="CycleGAN run folder or .safetensors file, or the name of a bundled CycleGAN")
     p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b")
-    p.add_argument("-o", "--output", type=Path, default=None,
+    p.add_argument("-o", "--output", type=path_arg, default=None,
                    help="output image (default INPUT_a2b.png), or a folder when INPUT is a folder")
     p.add_argument("--tile", type=int_in(128, 1 << 20), default=1024,
                    help="run in tiles above this many pixels a side (128 or more; larger than the photo: no tiles)")

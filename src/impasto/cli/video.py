@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from impasto.cli.common import positive_int, print_json
+from impasto.cli.common import path_arg, positive_int, print_json
 
 METHODS = ("adain", "fast")
 
@@ -16,10 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     from impasto.cli.options import add_option_flags
 
     p = sub.add_parser("video", help="stylize a video (adain or fast), with temporal smoothing")
-    p.add_argument("input", type=Path)
-    p.add_argument("-o", "--output", type=Path, required=True, help=".mp4, .mkv or .mov")
+    p.add_argument("input", type=path_arg)
+    p.add_argument("-o", "--output", type=path_arg, required=True, help=".mp4, .mkv or .mov")
     p.add_argument("--method", choices=list(METHODS), default="adain", help="(adain)")
-    p.add_argument("--style", "-s", action="append", type=Path, default=None, help="style image(s) for adain")
+    p.add_argument("--style", "-s", action="append", type=path_arg, default=None, help="style image(s) for adain")
     p.add_argument("--style-weights", type=lambda t: [float(x) for x in t.split(",")], default=None,
                    help="blend weights of several --style images, e.g. 0.7,0.3")
     p.add_argument("--smoothing", type=fraction, default=0.6, help="temporal smoothing 0..1 (0 = off)")
