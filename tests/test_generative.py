@@ -192,6 +192,50 @@ def test_vae_interpolation_and_its_errors(vae_run, dcgan_run, faces, tmp_path, c
     assert main(["generate", "--model", str(bundled.model("fast4")), "-o", str(tmp_path / "x.png")]) == 2
 
 
+def test_generate_refuses_the_other_modes_flags_instead_of_ignoring_them(vae_run, faces, tmp_path, capsys):
+    a, b = sorted((faces / "pretrain").glob("*.png"))[:2]
+    out = str(tmp_path / "g.png")
+    line = ["generate", "--model", str(vae_run), "--interpolate", str(a), str(b), "-o", out]
+    for extra in (["-n", "7"], ["--seed", "5"]):
+        assert main([*line, *extra]) == 2
+        assert "-n and --seed are for sampling" in capsys.readouterr().err
+    assert main(["generate", "--model", str(vae_run), "--steps", "3", "-o", out]) == 2
+    assert "--steps is the number of points of --interpolate" in capsys.readouterr().err
+    assert main([*line, "--steps", "3", "--columns", "1", "--quiet"]) == 0  # --columns is honoured
+    from PIL import Image
+
+    width, height = Image.open(out).size
+    assert height > 2 * width  # three cells in one column
+    with pytest.raises(SystemExit) as refused:  # argparse: one line, exit 2
+        main(["generate", "--model", str(vae_run), "--out-dir", "", "-o", out])
+    assert refused.value.code == 2 and "--out-dir: needs a value" in capsys.readouterr().err
+
+
+def test_generate_writes_all_or_nothing_and_refuses_a_folder_with_an_earlier_runs_extra_files(
+        dcgan_run, tmp_path, capsys, monkeypatch):
+    grid, each = tmp_path / "grid.png", tmp_path / "each"
+    assert main(["generate", "--model", str(dcgan_run), "-n", "4", "-o", str(grid), "--out-dir", str(each),
+                 "--quiet"]) == 0
+    assert main(["generate", "--model", str(dcgan_run), "-n", "2", "-o", str(grid), "--out-dir", str(each)]) == 2
+    assert "00002.png ... 00003.png from an earlier run" in capsys.readouterr().err
+    from impasto import io
+    from impasto.errors import InputError
+
+    real_save, calls = io.save_image, []
+
+    def full_disk_on_the_third(image, path, **kw):
+        calls.append(path)
+        if len(calls) == 3:
+            raise InputError(f"{path}: no space left on the device; nothing was written")
+        return real_save(image, path, **kw)
+
+    monkeypatch.setattr(io, "save_image", full_disk_on_the_third)
+    fresh, grid2 = tmp_path / "fresh", tmp_path / "grid2.png"
+    assert main(["generate", "--model", str(dcgan_run), "-n", "4", "-o", str(grid2), "--out-dir", str(fresh)]) == 2
+    assert "no space left" in capsys.readouterr().err
+    assert not grid2.exists() and not fresh.exists()  # the two files written before the failure are gone
+
+
 def test_kernel_distance_is_near_zero_for_one_distribution_and_large_for_another():
     from impasto.metrics import kernel_distance
 
