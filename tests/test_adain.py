@@ -235,6 +235,54 @@ def test_video_with_max_size_writes_capped_smoothed_frames(tiny_decoder, tmp_pat
         assert sum(1 for _ in c.decode(stream)) == 3
 
 
+def _clip_with_sine(path: Path, frames: int = 24, fps: int = 12, seconds: float = 2.0, rate: int = 16000) -> None:
+    """A tiny 32x32 clip (``frames`` frames) with an AAC sine tone of ``seconds`` beside it."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), mode="w") as c:
+        video = c.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 32, 32, "yuv420p"
+        audio = c.add_stream("aac", rate=rate)
+        audio.layout = "mono"
+        for i in range(frames):
+            img = np.full((32, 32, 3), (i * 10) % 256, dtype=np.uint8)
+            c.mux(video.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        c.mux(video.encode())
+        t = np.arange(int(seconds * rate)) / rate
+        tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        for start in range(0, len(tone), 1024):
+            frame = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="flt", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            c.mux(audio.encode(frame))
+        c.mux(audio.encode())
+
+
+def _audio_packets(path: Path) -> list[tuple[int, int, bytes, float]]:
+    import av
+
+    with av.open(str(path)) as c:
+        return [(pk.pts, pk.dts, bytes(pk), float((pk.pts + pk.duration) * pk.time_base))
+                for pk in c.demux(c.streams.audio[0]) if pk.dts is not None]
+
+
+def test_max_frames_cuts_the_audio_at_the_last_frame_and_a_full_run_keeps_it_whole(tmp_path):
+    import av
+
+    from impasto.video import stylize_video
+
+    src, capped, full = tmp_path / "in.mp4", tmp_path / "capped.mp4", tmp_path / "full.mp4"
+    _clip_with_sine(src)  # 2 s of frames and of audio
+    assert stylize_video(src, capped, lambda x: x, max_frames=3)["frames"] == 3
+    with av.open(str(capped)) as c:
+        assert abs(float(c.streams.video[0].duration * c.streams.video[0].time_base) - 0.25) < 1e-6
+        assert c.duration / 1e6 < 0.25 + 1024 / 16000 + 1e-3  # the container ends with its frames
+    audio = _audio_packets(capped)  # whole packets of 64 ms: ends within one packet after the video's 0.25 s
+    assert 0.25 <= max(end for *_, end in audio) < 0.25 + 1024 / 16000 + 1e-6
+    assert stylize_video(src, full, lambda x: x)["frames"] == 24
+    assert _audio_packets(full) == _audio_packets(src)  # every packet as it was, ~2 s
+
+
 def test_a_truncated_video_gets_one_error_line_and_no_progress_bar(tiny_decoder, style_path, tmp_path,
                                                                    shared_images, capsys):
     cut = tmp_path / "cut.mp4"

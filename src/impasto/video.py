@@ -1,4 +1,5 @@
-"""Video stylization frame by frame (PyAV), with temporal smoothing against flicker; audio is kept.
+"""Video stylization frame by frame (PyAV), with temporal smoothing against flicker; audio is kept
+(cut at the last written frame under ``--max-frames``).
 
 Smoothing blends each stylized frame with the previous output where the *input* did not change:
 ``out_t = (1 - b w) s_t + b w out_{t-1}`` with ``w = exp(-|c_t - c_{t-1}| / tau)`` per pixel, so static
@@ -9,6 +10,7 @@ The flicker measure is the mean absolute change between consecutive frames, styl
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -86,6 +88,87 @@ def _demuxed(inp: Any, streams: list[Any], src: Path) -> Any:
         raise InputError(f"{src}: not a readable video ({exc})") from exc
 
 
+def _start(packet: Any) -> float:
+    """A packet's start time in seconds (its pts, else its dts)."""
+    ts = packet.pts if packet.pts is not None else packet.dts
+    return float(ts * packet.time_base)
+
+
+class _AudioTrack:
+    """The source's audio, muxed into ``stream`` as it is demuxed.
+
+    ``--max-frames`` may end the video early, and audio past its last frame would leave players on a frozen
+    frame for the rest of the track. So while a cap is set (``hold``), packets that start at or after the video
+    written so far are held back until the video's end is known; once it is cut short, only those starting
+    before its end are muxed (cut at packet granularity). Without a cap every packet is muxed as it comes."""
+
+    def __init__(self, out: Any, stream: Any, *, hold: bool) -> None:
+        self.out, self.stream, self.hold = out, stream, hold
+        self.pending: deque[Any] = deque()
+        self.end: float | None = None  # seconds: the video's end, once it was cut short
+
+    def _mux(self, packet: Any) -> None:
+        packet.stream = self.stream
+        self.out.mux(packet)
+
+    def add(self, packet: Any) -> bool:
+        """Mux or hold one packet; False once the audio has passed the cut video's end (nothing more to keep)."""
+        if packet.dts is None:  # a demuxer's flush packet: nothing to write
+            return True
+        if self.end is not None:
+            if _start(packet) >= self.end:
+                return False
+            self._mux(packet)
+        elif self.hold:
+            self.pending.append(packet)
+        else:
+            self._mux(packet)
+        return True
+
+    def written(self, video_end: float) -> None:
+        """Mux the held packets that start before ``video_end``: the video reaches them whatever comes next."""
+        while self.pending and _start(self.pending[0]) < video_end:
+            self._mux(self.pending.popleft())
+
+    def cut(self, video_end: float) -> None:
+        """The video ends at ``video_end``: keep the held packets that start before it, drop the rest."""
+        self.written(video_end)
+        self.pending.clear()
+        self.end = video_end
+
+    def close(self) -> None:
+        """The video ran to its natural end: the whole audio is kept, held packets included."""
+        while self.pending:
+            self._mux(self.pending.popleft())
+
+
+def _transcode(demuxed: Any, write: Callable[[Any, int], None], audio: _AudioTrack | None, rate: Fraction,
+               max_frames: int | None) -> int:
+    """Feed decoded frames to ``write`` (up to ``max_frames``) and audio packets to ``audio``; returns the count.
+
+    Output frame ``n`` lies at ``n / rate``, so that is where a capped video ends and the audio is cut; once cut,
+    demuxing stops as soon as the audio is past that end (or at once without audio): the rest is not needed."""
+    n = 0
+    for packet, frames in demuxed:
+        if packet.stream.type == "audio":
+            if audio is not None and not audio.add(packet):
+                break
+            continue
+        for frame in frames:
+            if max_frames is not None and n >= max_frames:
+                if audio is None:
+                    return n
+                audio.cut(float(n / rate))
+                break
+            write(frame, n)
+            n += 1
+            if audio is not None:
+                audio.written(float(n / rate))
+    if audio is not None:
+        audio.close()
+    return n
+
+
 def stylize_video(src: Path, dst: Path, stylize: Stylizer, *, smoothing: float = 0.6, max_frames: int | None = None,
                   max_size: int | None = None, progress: Callable[[int, int], None] | None = None
                   ) -> dict[str, Any]:
@@ -106,7 +189,6 @@ def stylize_video(src: Path, dst: Path, stylize: Stylizer, *, smoothing: float =
     total = vin.frames or 0
     stats: dict[str, list[float]] = {"original": [], "raw": [], "smoothed": []}
     prev: dict[str, torch.Tensor | None] = {"content": None, "raw": None, "out": None}
-    n = 0
     with atomic_path(dst) as tmp:
         out = av.open(str(tmp), mode="w", format=dst.suffix.lower().lstrip(".").replace("mkv", "matroska"))
         # every stream must exist before the first packet is muxed: the size is the stylizer's, known in advance
@@ -115,23 +197,20 @@ def stylize_video(src: Path, dst: Path, stylize: Stylizer, *, smoothing: float =
         vout.width, vout.height = max(2, width // 2 * 2), max(2, height // 2 * 2)
         vout.pix_fmt = "yuv420p"
         aout = out.add_stream_from_template(ain) if ain is not None else None
+        audio = _AudioTrack(out, aout, hold=max_frames is not None) if aout is not None else None
+
+        def write(frame: Any, n: int) -> None:
+            _write_frame(frame, (vin.height, vin.width), stylize, smoothing, prev, stats, vout, out)
+            if progress:
+                progress(n + 1, total)
+
+        demuxed = _demuxed(inp, [s for s in (vin, ain) if s is not None], src)
         try:
-            for packet, frames in _demuxed(inp, [s for s in (vin, ain) if s is not None], src):
-                if packet.stream.type == "audio":
-                    if aout is not None and packet.dts is not None:
-                        packet.stream = aout
-                        out.mux(packet)
-                    continue
-                for frame in frames:
-                    if max_frames is not None and n >= max_frames:
-                        break
-                    _write_frame(frame, (vin.height, vin.width), stylize, smoothing, prev, stats, vout, out)
-                    n += 1
-                    if progress:
-                        progress(n, total)
+            n = _transcode(demuxed, write, audio, rate, max_frames)
             for pkt in vout.encode():
                 out.mux(pkt)
         finally:
+            demuxed.close()  # a capped video stops demuxing early: end it before its container closes
             out.close()
             inp.close()
         if n == 0:
