@@ -69,6 +69,21 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path, monkeypatch):
         load_image(path)
 
 
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_a_float_image_with_nan_or_infinity_is_refused_not_loaded_black(tmp_path, bad):
+    values = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
+    Image.fromarray(values, mode="F").save(tmp_path / "ok.tif")
+    assert load_image(tmp_path / "ok.tif").mean() > 0.3  # a finite float image loads as before
+    values[2, 3] = bad
+    Image.fromarray(values, mode="F").save(tmp_path / "bad.tif")
+    with pytest.raises(InputError, match="bad.tif: holds NaN or infinite pixel values"):
+        load_image(tmp_path / "bad.tif")
+    with pytest.raises(InputError, match="NaN or infinite"):
+        load_image(np.repeat(values[..., None], 3, axis=2))
+    with pytest.raises(InputError, match="NaN or infinite"):
+        load_image(torch.from_numpy(values).expand(3, -1, -1))
+
+
 def test_directory_is_not_an_image(tmp_path):
     with pytest.raises(InputError, match="directory"):
         load_image(tmp_path)

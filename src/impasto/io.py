@@ -115,12 +115,15 @@ def to_srgb(img: Image.Image) -> Image.Image:
     return converted
 
 
-def to_rgb(img: Image.Image) -> Image.Image:
+def to_rgb(img: Image.Image, label: str = "image") -> Image.Image:
     """Any PIL mode to 8-bit sRGB: EXIF rotation applied, an ICC profile converted (:func:`to_srgb`),
-    alpha composited on white, 16-bit scaled."""
+    alpha composited on white, 16-bit scaled. A float image holding NaN or infinity is refused: scaled
+    by an infinite maximum it would load as black, without a word."""
     img = to_srgb(ImageOps.exif_transpose(img))
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(arr).all():
+            raise InputError(f"{label}: holds NaN or infinite pixel values")
         hi = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         if img.mode == "F":
             hi = max(float(arr.max()), 1.0) if arr.max() > 1.0 else 1.0
@@ -135,8 +138,8 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def pil_to_tensor(img: Image.Image) -> torch.Tensor:
-    arr = np.asarray(to_rgb(img), dtype=np.float32) / 255.0
+def pil_to_tensor(img: Image.Image, label: str = "image") -> torch.Tensor:
+    arr = np.asarray(to_rgb(img, label), dtype=np.float32) / 255.0
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
@@ -144,6 +147,8 @@ def load_image(source: ImageLike, *, name: str | None = None) -> torch.Tensor:  
     """Load a file path, PIL image, HxWx3 uint8/float array or tensor as a (1,3,H,W) [0,1] tensor."""
     if isinstance(source, torch.Tensor):
         t = source.detach().float()
+        if not torch.isfinite(t).all():  # clamping keeps a NaN: it would come out black
+            raise InputError("the image tensor holds NaN or infinite values")
         if t.dim() == 3:
             t = t.unsqueeze(0)
         if t.dim() != 4 or t.shape[1] not in (1, 3):
@@ -154,6 +159,8 @@ def load_image(source: ImageLike, *, name: str | None = None) -> torch.Tensor:  
         if arr.dtype == np.uint8:
             arr = arr.astype(np.float32) / 255.0
         arr = np.asarray(arr, dtype=np.float32)
+        if not np.isfinite(arr).all():
+            raise InputError("the image array holds NaN or infinite values")
         if arr.ndim == 2:
             arr = np.repeat(arr[..., None], 3, axis=2)
         if arr.ndim != 3 or arr.shape[2] not in (3, 4):
@@ -165,12 +172,12 @@ def load_image(source: ImageLike, *, name: str | None = None) -> torch.Tensor:  
     label = name or str(path)
     if not path.exists():
         raise InputError(f"{label}: no such file")
-    return pil_to_tensor(_open_checked(path, label))
+    return pil_to_tensor(_open_checked(path, label), label)
 
 
 def load_image_bytes(data: bytes, *, name: str = "upload") -> torch.Tensor:
     """Decode image bytes (uploads, stdin) with the same checks as files."""
-    return pil_to_tensor(_open_checked(io.BytesIO(data), name))
+    return pil_to_tensor(_open_checked(io.BytesIO(data), name), name)
 
 
 def tensor_to_pil(image: torch.Tensor) -> Image.Image:
