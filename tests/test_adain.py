@@ -181,6 +181,8 @@ def test_cli_adain_two_styles_with_mask_and_errors(tiny_decoder, tmp_path, conte
     base = ["stylize", str(content_path), "--method", "adain", "--model", str(tiny_decoder), *styles]
     assert main([*base, "--mask", str(mask), "-o", str(out), "--json", "--quiet"]) == 0
     assert json.loads(capsys.readouterr().out)["masked"] is True
+    assert main([*base, "--mask", str(mask), "--style-weights", "0.01,0.99", "-o", str(out)]) == 2  # not ignored
+    assert "does not blend them by --style-weights" in capsys.readouterr().err
     Image.new("L", (10, 10), 255).save(mask)
     assert main([*base, "--mask", str(mask), "-o", str(out)]) == 2
     assert "must match" in capsys.readouterr().err

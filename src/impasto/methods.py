@@ -222,6 +222,8 @@ def stylize_adain(content: torch.Tensor, styles: list[torch.Tensor], options: Ad
     if mask is not None and mask.shape[-2:] != content.shape[-2:]:
         raise InputError(f"--mask is {mask.shape[-1]}x{mask.shape[-2]} but the content is "
                          f"{content.shape[-1]}x{content.shape[-2]}; they must match")
+    if mask is not None and style_weights is not None:  # the mask decides where each painting goes
+        raise InputError("--mask puts each painting in its own region; it does not blend them by --style-weights")
     if mask is not None and options.refine:
         raise InputError("--refine works on the whole image; it does not take --mask")
     content = capped(content, options.max_size)
