@@ -5,6 +5,7 @@ and exit 2 (or simply works), never a traceback, a half-written file or an all-b
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import json
 import math
@@ -163,6 +164,63 @@ def test_folder_batch_goes_on_after_an_unexpected_error(tmp_path, fast_model, mo
     assert main(["stylize", str(src), "--method", "fast", "--model", str(fast_model), "-o", str(out), "-q"]) == 2
     assert sorted(p.name for p in out.iterdir()) == [".impasto_batch.json", "a_stylized.png", "c_stylized.png"]
     assert "skipped" in _one_line(capsys.readouterr().err)
+
+
+def test_folder_batch_inputs_sharing_a_stem_get_outputs_of_their_own(tmp_path, fast_model, capsys):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    _png(src / "a.png", 20, 16)
+    _png(src / "a.jpg", 24, 16)
+    _png(src / "b.png", 16, 16)
+    args = ["stylize", str(src), "--method", "fast", "--model", str(fast_model), "-o", str(out), "--json", "-q"]
+    assert main(args) == 0
+    record = json.loads(capsys.readouterr().out)
+    names = ["a.jpg_stylized.png", "a.png_stylized.png", "b_stylized.png"]
+    assert record["written"] == [str(out / n) for n in names] and record["already_done"] == []
+    assert sorted(p.name for p in out.iterdir()) == [".impasto_batch.json", *names]
+    assert main(args) == 0  # a resume finds the same names
+    assert json.loads(capsys.readouterr().out)["already_done"] == record["written"]
+    # a.png.png would be written as a.png_stylized.png too: refused before any work, one line naming both
+    _png(src / "a.png.png", 16, 16)
+    fresh = tmp_path / "fresh"
+    assert main([*args[:-3], str(fresh), "-q"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert str(src / "a.png") in line and str(src / "a.png.png") in line and not fresh.exists()
+
+
+def test_folder_batch_remakes_the_output_of_a_replaced_input(tmp_path, fast_model, capsys):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    _png(src / "a.png", 20, 16)
+    _png(src / "b.png", 16, 16)
+    args = ["stylize", str(src), "--method", "fast", "--model", str(fast_model), "-o", str(out), "--json", "-q"]
+    assert main(args) == 0
+    capsys.readouterr()
+    before = (out / "a_stylized.png").read_bytes()
+    _png(src / "a.png", 24, 16)  # another photo under the same name
+    assert main(args) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["written"] == [str(out / "a_stylized.png")]
+    assert again["already_done"] == [str(out / "b_stylized.png")]
+    assert (out / "a_stylized.png").read_bytes() != before
+    assert main(args) == 0 and json.loads(capsys.readouterr().out)["written"] == []
+
+
+def test_folder_batch_accepts_a_record_of_the_older_layout_and_remakes_its_outputs(tmp_path, fast_model, capsys):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    _png(src / "a.png", 20, 16)
+    args = ["stylize", str(src), "--method", "fast", "--model", str(fast_model), "-o", str(out), "--json", "-q"]
+    assert main(args) == 0
+    capsys.readouterr()
+    record = out / ".impasto_batch.json"
+    settings = json.loads(record.read_text())["settings"]
+    record.write_text(json.dumps(settings))  # what an older impasto wrote: the settings alone, no digests
+    assert main(args) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["written"] == [str(out / "a_stylized.png")] and again["already_done"] == []
+    digest = hashlib.sha256((src / "a.png").read_bytes()).hexdigest()
+    assert json.loads(record.read_text()) == {"settings": settings, "inputs": {"a_stylized.png": digest}}
 
 
 # ---- 11: a full disk ----------------------------------------------------------------------------------------

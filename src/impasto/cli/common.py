@@ -157,15 +157,17 @@ def check_output_path(path: Path, inputs: Sequence[Path] = (), *, overwrite: boo
         raise InputError(f"{path}: output directory {parent} is not writable")
 
 
-#: in a batch's output folder: the settings its outputs were made with, so a re-run resumes only its own batch
+#: in a batch's output folder: the settings its outputs were made with, so a re-run resumes only its own batch,
+#: and the sha256 of the input each output was made from, so a replaced input is made again
 BATCH_RECORD = ".impasto_batch.json"
 
 
-def _claim_folder(out_dir: Path, src: Path, settings: dict[str, Any], suffix: str) -> None:
+def _claim_folder(out_dir: Path, src: Path, settings: dict[str, Any], suffix: str) -> dict[str, Any]:
     """Make ``out_dir`` this batch's: refuse the input folder itself (each run would stylize the last
     run's outputs) and a folder whose outputs were made with other or unrecorded settings (a resume would
-    keep them as if they were this batch's)."""
-    from impasto.io import check_folder_target, make_folder, write_bytes_atomic
+    keep them as if they were this batch's). Returns the record to keep up to date: ``{"settings": ...,
+    "inputs": {output name: input sha256}}``."""
+    from impasto.io import check_folder_target, make_folder
 
     check_folder_target(out_dir)
     if out_dir.resolve() == src.resolve():
@@ -173,12 +175,9 @@ def _claim_folder(out_dir: Path, src: Path, settings: dict[str, Any], suffix: st
     record = out_dir / BATCH_RECORD
     wanted = json.loads(json.dumps(settings, default=str))
     if record.is_file():
-        try:
-            found = json.loads(record.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            found = None
+        found, digests = _read_record(record)
         if found == wanted:
-            return
+            return {"settings": wanted, "inputs": digests}
         if any(p.name != BATCH_RECORD for p in out_dir.iterdir()):  # an empty folder is anyone's
             raise InputError(f"{out_dir}: holds a batch made with other settings (see its {BATCH_RECORD}); give "
                              "another output folder, or delete that one to start again")
@@ -186,15 +185,57 @@ def _claim_folder(out_dir: Path, src: Path, settings: dict[str, Any], suffix: st
         raise InputError(f"{out_dir}: holds *{suffix}.png outputs but no {BATCH_RECORD} saying how they were made "
                          "(an older impasto?); give another output folder, or delete them to start again")
     make_folder(out_dir)
-    write_bytes_atomic(record, json.dumps(wanted, indent=1, sort_keys=True).encode())
+    claimed: dict[str, Any] = {"settings": wanted, "inputs": {}}
+    _write_record(out_dir, claimed)
+    return claimed
+
+
+def _read_record(record: Path) -> tuple[Any, dict[str, str]]:
+    """A batch record's settings and input digests. The older layout (the settings alone) has no digests,
+    so its outputs are made again: a replaced input cannot be told from the one they were made from."""
+    try:
+        found = json.loads(record.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None, {}
+    if isinstance(found, dict) and set(found) == {"settings", "inputs"}:
+        inputs = found["inputs"]
+        ok = isinstance(inputs, dict) and all(isinstance(v, str) for v in inputs.values())
+        return found["settings"], dict(inputs) if ok else {}
+    return found, {}
+
+
+def _write_record(out_dir: Path, record: dict[str, Any]) -> None:
+    """Save the batch record atomically: a batch stopped mid-write leaves the last whole record."""
+    from impasto.io import write_bytes_atomic
+
+    write_bytes_atomic(out_dir / BATCH_RECORD, json.dumps(record, indent=1, sort_keys=True).encode())
+
+
+def _output_names(inputs: Sequence[Path], suffix: str) -> dict[Path, str]:
+    """Each input's output name: NAME{suffix}.png, or the whole file name (a.jpg{suffix}.png) for inputs
+    whose stems collide (a.png and a.jpg would write one file and drop the other). Stems are compared
+    case-folded so that the names also differ on a case-insensitive disk. Two inputs that still share a
+    name are refused before any work. ``inputs`` sorted, so a resume finds the same names."""
+    stems: dict[str, int] = {}
+    for path in inputs:
+        stems[path.stem.casefold()] = stems.get(path.stem.casefold(), 0) + 1
+    names: dict[Path, str] = {}
+    taken: dict[str, Path] = {}
+    for path in inputs:
+        name = f"{path.stem if stems[path.stem.casefold()] == 1 else path.name}{suffix}.png"
+        if name in taken:
+            raise InputError(f"{taken[name]} and {path}: would both be written as {name}; rename one of them")
+        names[path], taken[name] = name, path
+    return names
 
 
 def run_folder(src: Path, out_dir: Path, suffix: str, process: Callable[[Any], Any], *, quiet: bool,
                as_json: bool, settings: dict[str, Any], after: Callable[[Path, Path, Any], None] | None = None
                ) -> int:
-    """Every image in ``src`` through ``process`` into ``out_dir`` as NAME{suffix}.png. Existing outputs
-    are kept (a stopped batch resumes) when the folder's record says they were made with the same
-    ``settings``; a file that fails, whatever the reason, is skipped and reported
+    """Every image in ``src`` through ``process`` into ``out_dir`` as NAME{suffix}.png (see
+    :func:`_output_names`). An existing output is kept (a stopped batch resumes) when the folder's record
+    says it was made with the same ``settings`` from an input with the same bytes; a file that fails,
+    whatever the reason, is skipped and reported
     (a line on stderr, an entry in the JSON record) and the rest go on, so one bad photo neither stops
     the batch nor every re-run at the same place. Exit 2 at the end when any file failed; a full disk
     stops the batch (every later file would fail the same way). ``after(input, output, image)`` runs once
@@ -202,21 +243,26 @@ def run_folder(src: Path, out_dir: Path, suffix: str, process: Callable[[Any], A
     from tqdm import tqdm
 
     from impasto.errors import WriteError
+    from impasto.feedback.fingerprint import file_fingerprint
     from impasto.io import list_images, load_image, save_image
 
     inputs = list_images(src)
     if not inputs:
         raise InputError(f"{src}: no images in this folder")
-    _claim_folder(out_dir, src, settings, suffix)
+    names = _output_names(inputs, suffix)
+    record = _claim_folder(out_dir, src, settings, suffix)
     done, kept, failed = [], [], []
     for path in tqdm(inputs, desc="batch", file=sys.stderr, disable=quiet):
-        target = out_dir / f"{path.stem}{suffix}.png"
-        if target.exists():
-            kept.append(str(target))
-            continue
+        target = out_dir / names[path]
         try:
+            digest = file_fingerprint(path)  # before loading: an input changed meanwhile is made again next time
+            if target.exists() and record["inputs"].get(target.name) == digest:
+                kept.append(str(target))
+                continue
             image = process(load_image(path))
             save_image(image, target)
+            record["inputs"][target.name] = digest
+            _write_record(out_dir, record)
             done.append(str(target))
             if after is not None:
                 after(path, target, image)
