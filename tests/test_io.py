@@ -76,7 +76,7 @@ def test_a_float_image_with_nan_or_infinity_is_refused_not_loaded_black(tmp_path
     assert load_image(tmp_path / "ok.tif").mean() > 0.3  # a finite float image loads as before
     values[2, 3] = bad
     Image.fromarray(values, mode="F").save(tmp_path / "bad.tif")
-    with pytest.raises(InputError, match="bad.tif: holds NaN or infinite pixel values"):
+    with pytest.raises(InputError, match=r"bad\.tif: holds NaN or infinite pixel values"):
         load_image(tmp_path / "bad.tif")
     with pytest.raises(InputError, match="NaN or infinite"):
         load_image(np.repeat(values[..., None], 3, axis=2))

@@ -107,6 +107,24 @@ def test_compare_refuses_a_bad_setting_before_making_its_folder(tmp_path, capsys
     assert code == 2 and "fast has no option --iterations" in capsys.readouterr().err and not out.exists()
 
 
+def test_compare_refuses_a_painting_a_fast_model_cannot_paint_and_a_setting_without_a_method(tmp_path, capsys):
+    from PIL import Image
+
+    from impasto import bundled
+
+    photo, out = str(bundled.photo("chelsea")), tmp_path / "never"
+    other = tmp_path / "other.png"
+    Image.new("RGB", (32, 32), (200, 40, 40)).save(other)
+    assert main(["compare", photo, "-s", str(other), "--method", "fast", "-o", str(out)]) == 2
+    assert "paints only its own styles" in capsys.readouterr().err and not out.exists()
+    for setting, message in (("a:", "name the method"), ("a:method=adain,max_size=64,max_size=32", "given twice")):
+        assert main(["compare", photo, "-s", str(other), "--setting", setting, "-o", str(out)]) == 2
+        assert message in capsys.readouterr().err and not out.exists()
+    code = main(["compare", photo, "-s", str(other), "--setting", "f:method=fast,style_index=2,max_size=32",
+                 "--eval-size", "32", "-o", str(out), "--json"])  # the user's explicit choice is kept
+    assert code == 0 and json.loads(capsys.readouterr().out)["settings"]["f"]["options"]["style_index"] == 2
+
+
 @pytest.mark.parametrize("method", ["gatys", "adain"])
 @pytest.mark.parametrize("weights", [[float("inf"), 1.0], [float("nan"), 1.0], [-1.0, 2.0], [0.0, 0.0], [1.0]])
 def test_every_blending_method_refuses_a_bad_style_blend_from_the_python_api(small_pair, method, weights):

@@ -10,6 +10,7 @@ same metrics as ``impasto evaluate``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import resource
 import time
@@ -29,16 +30,17 @@ def parse_setting(text: str) -> tuple[str, stylizer.Options]:
     if not colon or not name or not name.replace("-", "").replace("_", "").isalnum():
         raise InputError(f"--setting {text!r}: expected NAME:method=M,key=value,... with a plain NAME")
     given: dict[str, Any] = {}
-    method = "gatys"
     for part in filter(None, rest.split(",")):
         key, eq, value = part.partition("=")
         if not eq:
             raise InputError(f"--setting {text!r}: {part!r} is not key=value")
         key = key.strip().replace("-", "_")
-        if key == "method":
-            method = value.strip()
-        else:
-            given[key] = value
+        if key in given:  # the last one winning would hide a typo in the first
+            raise InputError(f"--setting {name}: {key} is given twice")
+        given[key] = value
+    method = str(given.pop("method", "")).strip()
+    if not method:  # a default method here would start a run nobody asked for
+        raise InputError(f"--setting {text!r}: name the method (NAME:method=M,key=value,...)")
     try:
         return name, stylizer.make_options(method, given)
     except InputError as exc:
@@ -57,8 +59,10 @@ def run_compare(contents: list[Path], styles: list[Path], settings: list[str], o
     if len({n for n, _ in parsed}) != len(parsed):
         raise InputError("--setting names must be unique")
     check_folder_target(out_dir)
-    for _, options in parsed:
-        stylizer.preload(options)  # a bad model fails before any folder is made
+    for name, options in parsed:  # a bad model, or a painting a fast model cannot paint, fails before any folder
+        stylizer.preload(options)
+        for painting in styles if isinstance(options, stylizer.FastOptions) else []:
+            _fast_for(options, painting, name)
     images = {p: load_image(p) for p in [*contents, *styles]}
     make_folder(out_dir)
     summary: dict[str, Any] = {"settings": {}, "pairs": [[str(c), str(s)] for c in contents for s in styles]}
@@ -79,6 +83,26 @@ def run_compare(contents: list[Path], styles: list[Path], settings: list[str], o
     return summary
 
 
+def _fast_for(options: stylizer.FastOptions, painting: Path, name: str) -> stylizer.FastOptions:
+    """A fast setting paints its model's own styles, so compare gives it the style whose bundled painting
+    is this very file (the same bytes), or the one the setting chose (style_index / style_mix). Any other
+    painting is refused: the output would be labelled and scored as a painting the network never saw."""
+    if options.style_index is not None or options.style_mix is not None:
+        return options
+    from impasto import bundled
+    from impasto.methods import load_fast_model
+
+    _, meta = load_fast_model(stylizer.model_path(options))
+    names = [str(n) for n in meta.get("styles") or []]
+    known = bundled.styles()
+    data = painting.read_bytes()
+    for index, style in enumerate(names):
+        if style in known and known[style].read_bytes() == data:
+            return dataclasses.replace(options, style_index=index)
+    raise InputError(f"--setting {name}: its fast model paints only its own styles ({', '.join(names)}) and "
+                     f"{painting.name} is none of them; give style_index=N in a --setting to compare one anyway")
+
+
 def _run_setting(name: str, options: stylizer.Options, contents: list[Path], styles: list[Path],
                  images: dict[Path, Any], folder: Path, grid_rows: list[list[Any]],
                  on_output: OnOutput | None = None) -> tuple[list[Any], list[Pair]]:
@@ -87,7 +111,8 @@ def _run_setting(name: str, options: stylizer.Options, contents: list[Path], sty
     runs, pairs = [], []
     for i, (c, s) in enumerate((c, s) for c in contents for s in styles):
         t0 = time.perf_counter()
-        request = stylizer.StylizeRequest(images[c], [images[s]], options)
+        chosen = _fast_for(options, s, name) if isinstance(options, stylizer.FastOptions) else options
+        request = stylizer.StylizeRequest(images[c], [images[s]], chosen)
         try:
             out = stylizer.stylize(request)
         except ImpastoError as exc:
