@@ -262,3 +262,27 @@ def test_a_local_folder_that_hides_a_bundled_cyclegan_is_named(tmp_path, monkeyp
     line = _refused(["translate", str(bundled.photo("chelsea")), "--model", name, "-o", str(tmp_path / "o.png")],
                     capsys)
     assert "hides the bundled CycleGAN" in line
+
+
+@pytest.mark.parametrize("error", [
+    RuntimeError("[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAllocator: can't allocate memory: you tried "
+                 "to allocate 17179869184 bytes. Error code 12 (Cannot allocate memory)"),
+    MemoryError(),
+])
+def test_running_out_of_memory_is_one_line_and_exit_2_but_a_bug_keeps_its_traceback(tmp_path, monkeypatch, capsys,
+                                                                                     error):
+    from impasto import methods
+
+    def exhausted(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(methods, "stylize_adain", exhausted)
+    photo, painting = str(bundled.photo("chelsea")), str(bundled.style("picabia_udnie"))
+    line = ["stylize", photo, "-s", painting, "--method", "adain", "-o", str(tmp_path / "o.png"), "--quiet"]
+    assert main(line) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("impasto: error: out of memory") and "smaller size" in err and err.count("\n") == 0
+    assert ("16.0 GiB" in err) == isinstance(error, RuntimeError)
+    monkeypatch.setattr(methods, "stylize_adain", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(line)

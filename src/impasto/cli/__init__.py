@@ -64,6 +64,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"impasto: error: {failure}", file=sys.stderr)
         return 2
+    except (MemoryError, RuntimeError) as exc:  # torch reports an allocation that failed as a RuntimeError
+        if not _out_of_memory(exc):
+            raise
+        print(f"impasto: error: out of memory{_wanted(exc)}; give a smaller size (--size, --max-size, --style-size, "
+              "--work-size) or close other programs", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("impasto: interrupted", file=sys.stderr)
         return 130
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """A failed allocation (the CPU allocator's "can't allocate memory", CUDA's out of memory), which the
+    user can act on (a smaller size), as opposed to a bug, which keeps its traceback."""
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text
+
+
+def _wanted(exc: BaseException) -> str:
+    """' (one allocation of N GB)' when torch's message says how much it tried to allocate."""
+    import re
+
+    found = re.search(r"allocate (\d+) bytes", str(exc))
+    return f" (one allocation of {int(found.group(1)) / 2**30:.1f} GiB)" if found else ""
