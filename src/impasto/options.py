@@ -9,7 +9,8 @@ can take these objects.
 
 ``strength`` means one thing per method, everywhere: gatys 0.5 (the calibrated balance of content kept
 and style taken, :mod:`impasto.calibrate`); fast and adain 1.0 (an interpolation: in pixels for fast,
-in VGG feature space for adain; 0 gives the photo back).
+where 0 gives the photo back; in VGG feature space for adain, where 0 gives the decoder's redrawing of
+the photo's own features: close to the photo, not the photo).
 """
 
 from __future__ import annotations
@@ -117,8 +118,9 @@ class FastOptions(RunOptions):
 class AdainOptions(RunOptions):
     """Any painting through a trained decoder (AdaIN, Huang & Belongie): no retraining, under a second."""
 
-    strength: float = option(1.0, "0 keeps the photo, 1 the full AdaIN target (interpolated in VGG feature "
-                             "space)", lo=0, hi=1, web=True)
+    strength: float = option(1.0, "0 the decoder's redrawing of the photo's own features (close to the photo, "
+                             "not the photo), 1 the full AdaIN target (interpolated in VGG feature space)", lo=0,
+                             hi=1, web=True)
     model: str | None = option(None, "an AdaIN decoder .safetensors (default: the bundled 'adain')", kind="path")
     preserve_color: str | None = option(None, "keep the photo's colours", choices=PRESERVE_COLOR, web=True)
     max_size: int | None = option(None, "cap the long side (default: full size)", lo=16, hi=16_384, web="size")
