@@ -163,6 +163,9 @@ def test_evaluate_into_a_file_compare_with_no_paintings_or_a_bare_setting_name_a
     assert "not a folder" in _refused(["evaluate", "--content", str(tmp_path), "--style", str(tmp_path),
                                        "--stylized", str(tmp_path), "-o", str(report)], capsys)
     assert report.read_text() == "keep me"
+    assert "is the --content folder" in _refused(["evaluate", "--content", str(tmp_path), "--style", str(tmp_path /
+                                                  "empty"), "--stylized", str(tmp_path / "empty"), "-o",
+                                                  str(tmp_path)], capsys)
     assert "no style images" in _refused(["compare", photo, "-s", str(tmp_path / "empty"), "--method", "adain",
                                           "--no-record", "-o", str(tmp_path / "cmp")], capsys)
     assert "NAME:method=" in _refused(["compare", photo, "-s", photo, "--setting", "garbage", "--no-record",

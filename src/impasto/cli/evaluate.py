@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--{name} {getattr(args, name)}: not a folder")
     if args.output is not None:
         check_folder_target(args.output)  # the report is a folder
+        taken = [n for n in ("content", "style", "stylized") if getattr(args, n).resolve() == args.output.resolve()]
+        if taken:  # its thumbnails would join the images the next evaluation reads
+            raise InputError(f"{args.output}: is the --{taken[0]} folder; give the report a folder of its own (-o)")
     result = evaluate(find_pairs(args.content, args.style, args.stylized, args.pairs), size=args.size)
     if args.output is not None:
         files = write_report(result, args.output)
