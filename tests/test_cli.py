@@ -195,6 +195,8 @@ def test_preview_file_follows_the_run_and_ends_as_an_image(tmp_path, content_pat
                  str(tmp_path / "p.jpg"), *TINY]) == 0
     with Image.open(tmp_path / "p.jpg") as p, Image.open(out) as o:
         assert p.size == o.size
+    assert main(["stylize", str(content_path), "-s", str(style_path), "-o", str(out), "--preview-every", "2",
+                 *TINY]) == 2  # without --preview it would do nothing
 
 
 def test_preview_of_a_folder_or_into_a_missing_folder_is_refused(tmp_path, content_path, style_path, capsys):

@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preview", type=path_arg, default=None,
                    help="keep FILE updated with the image as it is now, atomically (gatys: from the first "
                         "coarse-scale iteration, a few seconds in, then every --preview-every), to watch a long run")
-    p.add_argument("--preview-every", type=positive_int, default=10, help="iterations between --preview updates")
+    p.add_argument("--preview-every", type=positive_int, default=None,
+                   help="iterations between --preview updates (10)")
     p.set_defaults(func=run_stylize, option_names=add_option_flags(p, extra_help=AUTO_STRENGTH_HELP))
     add_record_flags(p)
 
@@ -104,7 +105,7 @@ def _method_runner(args: argparse.Namespace) -> tuple[Runner, Any]:
         chosen = options if strength is None else dataclasses.replace(options, strength=strength)
         request = stylizer.StylizeRequest(content, styles, chosen, args.style_weights, mask)
         preview = PreviewFile(args.preview, bar) if args.preview else None
-        out = stylizer.stylize(request, preview or bar, preview_every=args.preview_every if preview else 0)
+        out = stylizer.stylize(request, preview or bar, preview_every=(args.preview_every or 10) if preview else 0)
         record = {**out.record, **({"learned_taste": tastes} if tastes else {})}
         if learned is None:
             return out.image, record
@@ -133,6 +134,8 @@ def run_stylize(args: argparse.Namespace) -> int:
     from impasto.cli.feedback import Recorder
     from impasto.io import encode_png, load_image, save_image
 
+    if args.preview_every is not None and args.preview is None:  # ignoring it would look like a bug
+        raise InputError("--preview-every sets how often --preview is written; give --preview FILE too")
     if args.content.is_dir():
         if args.preview is not None:
             raise InputError("--preview follows one photo's run, not a folder's")
