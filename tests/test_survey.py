@@ -211,3 +211,16 @@ def test_survey_create_refuses_bad_input_with_one_line(tmp_path, capsys):
         assert main([*base, *extra]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+
+
+def test_a_variant_may_name_its_method_and_its_own_size_as_the_help_shows():
+    from impasto.feedback.survey import parse_variant
+
+    name, options = parse_variant("soft:method=gatys,strength=0.2", 512)
+    assert name == "soft" and options.size == 512 and options.strength == 0.2
+    name, options = parse_variant("big:method=adain,max_size=256", 512)
+    assert name == "big" and options.max_size == 256
+    name, options = parse_variant("adain:max_size=64", 512)
+    assert name == "adain:max_size=64" and options.max_size == 64
+    _, options = parse_variant("adain", 128)
+    assert options.max_size == 128

@@ -62,12 +62,15 @@ def parse_variant(text: str, size: int | None) -> tuple[str, Any]:
     method = head if head in METHODS and "method=" not in rest else None
     if not colon and method is None:
         raise InputError(f"{text!r}: not a method ({', '.join(METHODS)}) nor a NAME:key=value,... setting")
+    parts = [p for p in rest.split(",") if p.strip()]
+    keys = {p.partition("=")[0].strip().replace("-", "_") for p in parts}
     if method is None:
-        method = next((p.split("=", 1)[1].strip() for p in rest.split(",") if p.strip().startswith("method=")),
-                      "gatys")
+        method = next((p.split("=", 1)[1].strip() for p in parts if p.strip().startswith("method=")), "gatys")
+    parts = [p for p in parts if p.partition("=")[0].strip() != "method"]  # given once, below
     size_key = "size" if method == "gatys" else "max_size"
-    sized = f"{size_key}={size}," if size is not None else ""
-    name, options = parse_setting(f"{head}:method={method},{sized}{rest}")
+    if size is not None and size_key not in keys:  # the survey's size, unless the variant names its own
+        parts.insert(0, f"{size_key}={size}")
+    name, options = parse_setting(f"{head}:method={method},{','.join(parts)}")
     return (text if head in METHODS and colon else name), options
 
 
