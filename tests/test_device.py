@@ -61,3 +61,38 @@ def test_eigh_solves_on_one_thread_and_gives_the_thread_count_back(monkeypatch):
         assert torch.get_num_threads() == 2  # given back after a failure too
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_pool_worker_started_while_eigh_runs_keeps_the_process_thread_count(monkeypatch):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    inside, release = threading.Event(), threading.Event()
+    solve = torch.linalg.eigh
+
+    def slow(m):  # hold the one-thread window open while a worker starts
+        inside.set()
+        release.wait(10)
+        return solve(m)
+
+    monkeypatch.setattr(torch.linalg, "eigh", slow)
+    try:
+        initializer = device.threads_initializer()
+        solver = threading.Thread(target=device.eigh, args=(torch.eye(4, dtype=torch.float64),))
+        solver.start()
+        assert inside.wait(10)
+        def first_op_then_count() -> int:
+            torch.ones(64, 64).sum()  # torch settles a thread's count at its first op
+            return torch.get_num_threads()
+
+        with ThreadPoolExecutor(1) as bare:  # what the initializer is for: a bare worker adopts the window's 1
+            assert bare.submit(first_op_then_count).result() == 1
+        with ThreadPoolExecutor(1, initializer=initializer) as pool:
+            assert pool.submit(first_op_then_count).result() == 2
+        release.set()
+        solver.join(10)
+    finally:
+        release.set()
+        torch.set_num_threads(before)

@@ -7,6 +7,7 @@ import ctypes
 import functools
 import os
 import sys
+from collections.abc import Callable
 from copy import deepcopy
 from pathlib import Path
 from typing import Literal
@@ -108,10 +109,12 @@ def eigh(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``torch.linalg.eigh``, on one intra-op thread for a CPU tensor.
 
     impasto's symmetric eigenproblems are small (3x3 colour, 64-512 channel covariances), and the
-    threaded LAPACK solver meets its threads at a barrier on every step: on this 2-core CPU, with one
-    core busy with another process, a 128x128 decomposition took 0.45-0.94 s on two threads and 2-6 ms
-    on one (idle, both ~2 ms), which made WCT most of a 1024 px AdaIN call. The thread count is set
-    back afterwards (torch keeps it per thread for OpenMP and MKL)."""
+    threaded LAPACK solver meets its threads at a barrier on every step: on this 2-core CPU, with the
+    cores busy with other processes, a 128x128 decomposition took 0.45-0.94 s on two threads and 2-6 ms
+    on one (idle, both ~2 ms), which made WCT most of a 1024 px AdaIN call. The calling thread's count is
+    set back afterwards, also after an error. torch also keeps a process-wide count that a thread adopts
+    the first time it runs an op, and this lowers it for those milliseconds too: a pool whose workers run
+    torch starts them with :func:`threads_initializer`."""
     threads = torch.get_num_threads()
     if matrix.device.type != "cpu" or threads == 1:
         return torch.linalg.eigh(matrix)
@@ -120,3 +123,10 @@ def eigh(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.linalg.eigh(matrix)
     finally:
         torch.set_num_threads(threads)
+
+
+def threads_initializer() -> Callable[[], None]:
+    """A thread pool's ``initializer``: each worker starts with this thread's intra-op thread count,
+    instead of whatever torch's process-wide count is when the worker runs its first op (:func:`eigh`
+    lowers that for a few milliseconds, and a worker that started then would stay on one thread)."""
+    return functools.partial(torch.set_num_threads, torch.get_num_threads())

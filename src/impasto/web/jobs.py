@@ -121,7 +121,10 @@ class JobManager:
         self.jobs: dict[str, Job] = {}
         self.queue: list[str] = []
         self.lock = threading.RLock()  # cancel finishes a job while holding it; finishing expires
-        self.pool = ThreadPoolExecutor(max_workers=self.capacity.workers, thread_name_prefix="impasto-job")
+        from impasto.device import threads_initializer
+
+        self.pool = ThreadPoolExecutor(max_workers=self.capacity.workers, thread_name_prefix="impasto-job",
+                                       initializer=threads_initializer())
         self._restore()
 
     def _restore(self) -> None:
