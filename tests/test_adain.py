@@ -285,6 +285,27 @@ def test_max_frames_cuts_the_audio_at_the_last_frame_and_a_full_run_keeps_it_who
     assert _audio_packets(full) == _audio_packets(src)  # every packet as it was, ~2 s
 
 
+def test_max_frames_cuts_the_audio_of_a_source_that_starts_late_where_its_video_ends(tmp_path):
+    import av
+
+    from impasto.video import stylize_video
+
+    clip, late, capped = tmp_path / "clip.mp4", tmp_path / "late.mkv", tmp_path / "capped.mp4"
+    _clip_with_sine(clip)
+    with av.open(str(clip)) as src, av.open(str(late), "w", format="matroska") as dst:  # every clock +5 s
+        streams = {s.type: dst.add_stream_from_template(s) for s in (src.streams.video[0], src.streams.audio[0])}
+        for packet in src.demux():
+            if packet.dts is None:
+                continue
+            shift = int(5 / packet.time_base)
+            packet.pts, packet.dts = packet.pts + shift, packet.dts + shift
+            packet.stream = streams[packet.stream.type]
+            dst.mux(packet)
+    assert stylize_video(late, capped, lambda x: x, max_frames=3)["frames"] == 3
+    ends = [end for *_, end in _audio_packets(capped)]  # the source's audio clock: from ~5 s
+    assert ends and 5.25 <= max(ends) < 5.25 + 1024 / 16000 + 0.01  # it was dropped whole: all of it is after 0.25 s
+
+
 def test_a_truncated_video_gets_one_error_line_and_no_progress_bar(tiny_decoder, style_path, tmp_path,
                                                                    shared_images, capsys):
     cut = tmp_path / "cut.mp4"

@@ -146,24 +146,28 @@ def _transcode(demuxed: Any, write: Callable[[Any, int], None], audio: _AudioTra
                max_frames: int | None) -> int:
     """Feed decoded frames to ``write`` (up to ``max_frames``) and audio packets to ``audio``; returns the count.
 
-    Output frame ``n`` lies at ``n / rate``, so that is where a capped video ends and the audio is cut; once cut,
-    demuxing stops as soon as the audio is past that end (or at once without audio): the rest is not needed."""
-    n = 0
+    Output frame ``n`` lies at ``n / rate`` after the source's first frame, whose time (not always 0: a
+    trimmed clip or an MPEG-TS stream starts later, and the audio packets keep the source's clock) is the
+    base; so a capped video ends, and its audio is cut, at ``base + n / rate``. Once cut, demuxing stops as
+    soon as the audio is past that end (or at once without audio): the rest is not needed."""
+    n, base = 0, None
     for packet, frames in demuxed:
         if packet.stream.type == "audio":
             if audio is not None and not audio.add(packet):
                 break
             continue
         for frame in frames:
+            if base is None:
+                base = float(frame.time) if frame.time is not None else 0.0
             if max_frames is not None and n >= max_frames:
                 if audio is None:
                     return n
-                audio.cut(float(n / rate))
+                audio.cut(base + float(n / rate))
                 break
             write(frame, n)
             n += 1
             if audio is not None:
-                audio.written(float(n / rate))
+                audio.written(base + float(n / rate))
     if audio is not None:
         audio.close()
     return n
