@@ -211,13 +211,13 @@ def test_generate_refuses_the_other_modes_flags_instead_of_ignoring_them(vae_run
     assert refused.value.code == 2 and "--out-dir: needs a value" in capsys.readouterr().err
 
 
-def test_generate_writes_all_or_nothing_and_refuses_a_folder_with_an_earlier_runs_extra_files(
+def test_generate_writes_all_or_nothing_and_refuses_a_folder_with_an_earlier_runs_files(
         dcgan_run, tmp_path, capsys, monkeypatch):
     grid, each = tmp_path / "grid.png", tmp_path / "each"
     assert main(["generate", "--model", str(dcgan_run), "-n", "4", "-o", str(grid), "--out-dir", str(each),
                  "--quiet"]) == 0
     assert main(["generate", "--model", str(dcgan_run), "-n", "2", "-o", str(grid), "--out-dir", str(each)]) == 2
-    assert "00002.png ... 00003.png from an earlier run" in capsys.readouterr().err
+    assert "00000.png ... 00003.png from an earlier run" in capsys.readouterr().err
     from impasto import io
     from impasto.errors import InputError
 

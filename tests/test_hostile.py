@@ -186,6 +186,10 @@ def test_folder_batch_inputs_sharing_a_stem_get_outputs_of_their_own(tmp_path, f
     assert main([*args[:-3], str(fresh), "-q"]) == 2
     line = _one_line(capsys.readouterr().err)
     assert str(src / "a.png") in line and str(src / "a.png.png") in line and not fresh.exists()
+    from impasto.cli.common import _output_names
+
+    with pytest.raises(InputError, match="would both be written"):  # one file on a case-insensitive disk
+        _output_names([Path("A.png.png"), Path("a.jpg"), Path("a.png")], "_stylized")
 
 
 def test_folder_batch_remakes_the_output_of_a_replaced_input(tmp_path, fast_model, capsys):

@@ -284,7 +284,7 @@ def test_running_out_of_memory_is_one_line_and_exit_2_but_a_bug_keeps_its_traceb
     line = ["stylize", photo, "-s", painting, "--method", "adain", "-o", str(tmp_path / "o.png"), "--quiet"]
     assert main(line) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("impasto: error: out of memory") and "smaller size" in err and err.count("\n") == 0
+    assert err.startswith("impasto: error: out of memory") and "ask for less" in err and err.count("\n") == 0
     assert ("16.0 GiB" in err) == isinstance(error, RuntimeError)
     monkeypatch.setattr(methods, "stylize_adain", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):

@@ -67,8 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (MemoryError, RuntimeError) as exc:  # torch reports an allocation that failed as a RuntimeError
         if not _out_of_memory(exc):
             raise
-        print(f"impasto: error: out of memory{_wanted(exc)}; give a smaller size (--size, --max-size, --style-size, "
-              "--work-size) or close other programs", file=sys.stderr)
+        print(f"impasto: error: out of memory{_wanted(exc)}; ask for less (a smaller image size, batch or number "
+              "of images) or close other programs", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("impasto: interrupted", file=sys.stderr)
@@ -83,8 +83,12 @@ def _out_of_memory(exc: BaseException) -> bool:
 
 
 def _wanted(exc: BaseException) -> str:
-    """' (one allocation of N GB)' when torch's message says how much it tried to allocate."""
+    """' (one allocation of N GiB/MiB)' when torch's message says how much it tried to allocate."""
     import re
 
     found = re.search(r"allocate (\d+) bytes", str(exc))
-    return f" (one allocation of {int(found.group(1)) / 2**30:.1f} GiB)" if found else ""
+    if not found:
+        return ""
+    size = int(found.group(1))
+    amount = f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
+    return f" (one allocation of {amount})"

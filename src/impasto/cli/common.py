@@ -223,9 +223,10 @@ def _output_names(inputs: Sequence[Path], suffix: str) -> dict[Path, str]:
     taken: dict[str, Path] = {}
     for path in inputs:
         name = f"{path.stem if stems[path.stem.casefold()] == 1 else path.name}{suffix}.png"
-        if name in taken:
-            raise InputError(f"{taken[name]} and {path}: would both be written as {name}; rename one of them")
-        names[path], taken[name] = name, path
+        if name.casefold() in taken:  # A.png and a.png are one file on a case-insensitive disk
+            raise InputError(f"{taken[name.casefold()]} and {path}: would both be written as {name}; rename one "
+                             "of them")
+        names[path], taken[name.casefold()] = name, path
     return names
 
 

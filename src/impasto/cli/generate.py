@@ -61,14 +61,15 @@ def _plan(args: argparse.Namespace) -> tuple[int, int]:
     return args.n or 64, args.columns or 8
 
 
-def _clear_of_stale_files(out_dir: Path | None, count: int) -> None:
-    """A folder that holds numbered images past this run's count would mix an earlier run's with these."""
+def _clear_of_earlier_runs(out_dir: Path | None) -> None:
+    """A folder that holds numbered images already: this run would replace some and leave others beside
+    its own, and a write that fails part way could not give the replaced ones back."""
     if out_dir is None or not out_dir.is_dir():
         return
-    stale = sorted(p.name for p in out_dir.glob("[0-9][0-9][0-9][0-9][0-9].png") if int(p.stem) >= count)
-    if stale:
-        raise InputError(f"{out_dir}: holds {stale[0]}{' ... ' + stale[-1] if len(stale) > 1 else ''} from an "
-                         f"earlier run, which this run of {count} would leave beside its own; use an empty folder")
+    earlier = sorted(p.name for p in out_dir.glob("[0-9][0-9][0-9][0-9][0-9].png"))
+    if earlier:
+        raise InputError(f"{out_dir}: holds {earlier[0]}{' ... ' + earlier[-1] if len(earlier) > 1 else ''} from "
+                         "an earlier run; give a new or empty folder (or delete those)")
 
 
 def _write(images: Any, sheet: Any, output: Path, out_dir: Path | None) -> list[str]:
@@ -103,7 +104,7 @@ def run_generate(args: argparse.Namespace) -> int:
     count, columns = _plan(args)
     if args.out_dir is not None:
         check_folder_target(args.out_dir)
-        _clear_of_stale_files(args.out_dir, count)
+        _clear_of_earlier_runs(args.out_dir)
     model = generate.load(args.model)
     cell = _checked_cell(args, int(model.meta["size"]), count, columns)  # before any sampling
     if args.interpolate:
