@@ -87,6 +87,7 @@ def test_compare_runs_the_readme_example_with_every_method(tmp_path, capsys):
                  "-o", str(tmp_path / "cmp"), "--json"])
     summary = json.loads(capsys.readouterr().out)
     assert code == 0 and set(summary["settings"]) == {"fast", "adain", "gatys"}
+    assert summary["settings"]["fast"]["runs"][0]["style_index"] == 0  # the bundled painting it was trained on
     for name, entry in summary["settings"].items():
         assert entry["method"] == name and (tmp_path / "cmp" / name / "chelsea_picabia_udnie.png").is_file()
     assert (tmp_path / "cmp" / "side_by_side.png").is_file()

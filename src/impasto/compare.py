@@ -110,8 +110,8 @@ def _run_setting(name: str, options: stylizer.Options, contents: list[Path], sty
     folder.mkdir(exist_ok=True)
     runs, pairs = [], []
     for i, (c, s) in enumerate((c, s) for c in contents for s in styles):
-        t0 = time.perf_counter()
         chosen = _fast_for(options, s, name) if isinstance(options, stylizer.FastOptions) else options
+        t0 = time.perf_counter()
         request = stylizer.StylizeRequest(images[c], [images[s]], chosen)
         try:
             out = stylizer.stylize(request)
@@ -121,7 +121,8 @@ def _run_setting(name: str, options: stylizer.Options, contents: list[Path], sty
         runs.append({"content": str(c), "style": str(s), "output": str(target),
                      "seconds": time.perf_counter() - t0,
                      "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                     "device": out.record.get("device"), "precision": out.record.get("precision")})
+                     "device": out.record.get("device"), "precision": out.record.get("precision"),
+                     **({"style_index": chosen.style_index} if isinstance(chosen, stylizer.FastOptions) else {})})
         pairs.append(Pair(c, s, target))
         grid_rows[i].append(out.image)
         if on_output is not None:
