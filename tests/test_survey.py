@@ -167,8 +167,15 @@ def test_a_tiny_survey_renders_records_asks_and_reports_with_html(tmp_path, caps
     for k in range(2):
         photos.append(tmp_path / f"photo{k}.png")
         Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(photos[-1])
-    painting = tmp_path / "painting.png"
-    Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(painting)
+    from impasto import bundled
+
+    painting = tmp_path / ("painting" + bundled.style("picabia_udnie").suffix)  # one the fast model paints
+    painting.write_bytes(bundled.style("picabia_udnie").read_bytes())
+    other = tmp_path / "other.png"
+    Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(other)
+    assert main(["survey", "create", "--name", "mislabelled", "--photos", str(photos[0]), "--paintings", str(other),
+                 "--method", "fast", "--method", "adain", "--db", str(db), "--quiet"]) == 2
+    assert "paints only its own styles" in capsys.readouterr().err
     code = main(["survey", "create", "--name", "tiny", "--photos", *map(str, photos), "--paintings", str(painting),
                  "--method", "fast", "--method", "adain", "--setting", "adain:strength=0.5", "--size", "32",
                  "--seed", "1", "--db", str(db), "--json", "--quiet"])

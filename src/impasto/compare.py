@@ -62,7 +62,7 @@ def run_compare(contents: list[Path], styles: list[Path], settings: list[str], o
     for name, options in parsed:  # a bad model, or a painting a fast model cannot paint, fails before any folder
         stylizer.preload(options)
         for painting in styles if isinstance(options, stylizer.FastOptions) else []:
-            _fast_for(options, painting, name)
+            fast_for_painting(options, painting, name)
     images = {p: load_image(p) for p in [*contents, *styles]}
     make_folder(out_dir)
     summary: dict[str, Any] = {"settings": {}, "pairs": [[str(c), str(s)] for c in contents for s in styles]}
@@ -83,10 +83,11 @@ def run_compare(contents: list[Path], styles: list[Path], settings: list[str], o
     return summary
 
 
-def _fast_for(options: stylizer.FastOptions, painting: Path, name: str) -> stylizer.FastOptions:
-    """A fast setting paints its model's own styles, so compare gives it the style whose bundled painting
-    is this very file (the same bytes), or the one the setting chose (style_index / style_mix). Any other
-    painting is refused: the output would be labelled and scored as a painting the network never saw."""
+def fast_for_painting(options: stylizer.FastOptions, painting: Path, name: str) -> stylizer.FastOptions:
+    """A fast setting paints its model's own styles, so compare (and a survey) gives it the style whose
+    bundled painting is this very file (the same bytes), or the one the setting chose (style_index /
+    style_mix). Any other painting is refused: the output would be labelled and scored as a painting the
+    network never saw."""
     if options.style_index is not None or options.style_mix is not None:
         return options
     from impasto import bundled
@@ -110,7 +111,7 @@ def _run_setting(name: str, options: stylizer.Options, contents: list[Path], sty
     folder.mkdir(exist_ok=True)
     runs, pairs = [], []
     for i, (c, s) in enumerate((c, s) for c in contents for s in styles):
-        chosen = _fast_for(options, s, name) if isinstance(options, stylizer.FastOptions) else options
+        chosen = fast_for_painting(options, s, name) if isinstance(options, stylizer.FastOptions) else options
         t0 = time.perf_counter()
         request = stylizer.StylizeRequest(images[c], [images[s]], chosen)
         try:
