@@ -126,6 +126,12 @@ def test_style_weights_whose_sum_overflows_are_refused_not_turned_into_a_black_i
     assert code == 2 and "nor sum past the largest float" in capsys.readouterr().err
 
 
+def test_a_negative_style_weight_gets_its_own_error_not_argparses_missing_argument(content_path, style_path, capsys):
+    code = main(["stylize", str(content_path), "-s", str(style_path), "-s", str(style_path), "--method", "adain",
+                 "--style-weights", "-1,2", "--quiet"])
+    assert code == 2 and "style weights must be finite, >= 0" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("flag", ["--max-size", "--work-size", "--style-size", "--iterations", "--style-weight",
                                   "--layer-weights", "--style-mix", "-o", "--mask"])
 def test_a_blank_flag_value_is_refused_not_read_as_the_default(content_path, style_path, capsys, flag):

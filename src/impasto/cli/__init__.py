@@ -45,9 +45,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: flags whose value is a list of numbers that may start with a minus sign ("-1,2"), which argparse would
+#: otherwise take for another flag and answer "expected one argument" instead of naming the bad number
+NUMBER_LIST_FLAGS = ("--style-weights",)
+
+
+def _attach_number_lists(argv: Sequence[str]) -> list[str]:
+    """``--style-weights -1,2`` as ``--style-weights=-1,2``, so the value reaches its own check."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in NUMBER_LIST_FLAGS and arg[:1] == "-" and arg[1:2] in "0123456789.":
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_number_lists(sys.argv[1:] if argv is None else argv))
     from impasto.device import keep_freed_memory  # here: importing torch is not free
 
     keep_freed_memory()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from impasto.cli.common import path_arg, positive_int, print_json
+from impasto.cli.common import float_list, path_arg, positive_int, print_json
 
 METHODS = ("adain", "fast")
 
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=path_arg, required=True, help=".mp4, .mkv or .mov")
     p.add_argument("--method", choices=list(METHODS), default="adain", help="(adain)")
     p.add_argument("--style", "-s", action="append", type=path_arg, default=None, help="style image(s) for adain")
-    p.add_argument("--style-weights", type=lambda t: [float(x) for x in t.split(",")], default=None,
+    p.add_argument("--style-weights", type=float_list, default=None,
                    help="blend weights of several --style images, e.g. 0.7,0.3")
     p.add_argument("--smoothing", type=fraction, default=0.6, help="temporal smoothing 0..1 (0 = off)")
     p.add_argument("--max-frames", type=positive_int, default=None)
