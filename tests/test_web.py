@@ -157,6 +157,41 @@ def test_queue_positions_cancel_and_result_before_done(photo_png, tmp_path):
         assert _wait(client, third["id"])["state"] == "done"
 
 
+def test_cancelled_jobs_never_push_a_finished_result_out(photo_png, tmp_path):
+    app, release = _blocking_app(tmp_path, workers=1, max_queued=5, max_finished=2)
+    with TestClient(app, base_url=LOCAL) as client:
+        post = lambda: client.post("/api/jobs", files={"content": ("x.png", photo_png, "image/png")},  # noqa: E731
+                                   data={"method": "fast"}).json()
+        release.set()
+        done = post()
+        assert _wait(client, done["id"])["state"] == "done"
+        release.clear()
+        busy = post()  # holds the worker while the others are cancelled in the queue
+        for _ in range(3):
+            client.delete(f"/api/jobs/{post()['id']}")
+        assert client.get(f"/api/jobs/{done['id']}/result.png").status_code == 200
+        release.set()
+        _wait(client, busy["id"])
+
+
+def test_a_job_running_at_shutdown_comes_back_failed_and_a_damaged_record_is_skipped(photo_png, tmp_path):
+    from impasto.web.results import INTERRUPTED
+
+    app, _ = _blocking_app(tmp_path, workers=1)
+    with TestClient(app, base_url=LOCAL) as client:
+        running = client.post("/api/jobs", files={"content": ("x.png", photo_png, "image/png")},
+                              data={"method": "fast"}).json()
+        time.sleep(0.2)  # running, waiting for a release that never comes: the shutdown stops it
+    (tmp_path / "AAAAAAAAAAAA.json").write_text('{"id": "AAAAAAAAAAAA", "state": "done", "created": "yesterday"}')
+    (tmp_path / "BBBBBBBBBBBB.json").write_text('{"id": "BBBBBBBBBBBB", "state": "failed", "step": "x"}')
+    again, _ = _blocking_app(tmp_path, workers=1)
+    with TestClient(again, base_url=LOCAL) as client:  # starts despite the two records edited by hand
+        job = client.get(f"/api/jobs/{running['id']}").json()
+        assert job["state"] == "failed" and job["error"] == INTERRUPTED
+        assert client.get("/api/jobs/AAAAAAAAAAAA").status_code == 404
+        assert client.get("/api/jobs/BBBBBBBBBBBB").status_code == 404
+
+
 def test_full_queue_is_503_and_finished_jobs_expire(photo_png, tmp_path):
     app, release = _blocking_app(tmp_path, workers=1, max_queued=1, ttl=0.2)
     with TestClient(app, base_url=LOCAL) as client:

@@ -113,6 +113,15 @@ def test_ratings_of_unknown_runs_are_404_and_a_form_rating_is_stored(client, db)
     assert client.get(f"/api/runs/{run_id}/image.png").status_code == 404  # a path outside the results folder
 
 
+def test_unicode_digits_and_deeply_nested_json_are_404_or_422_never_a_server_error(client):
+    assert client.get("/api/runs/\u00b2").status_code == 404  # '²'.isdigit() is True, int('²') fails
+    assert client.post("/api/runs/\u00b2/rating", json={"stars": 3}).status_code == 404
+    assert client.post("/api/runs/1/rating", json={"stars": "\u00b2"}).status_code == 422
+    assert client.get("/api/history", params={"limit": "\u00b2"}).status_code == 422
+    nested = client.post("/api/runs/1/rating", content=b"[" * 60000, headers={"content-type": "application/json"})
+    assert nested.status_code == 422 and "not valid JSON" in nested.json()["detail"]
+
+
 def test_bad_profiles_and_paging_are_422_with_one_line(client, photo_png):
     for params in ({"profile": " padded "}, {"limit": "0"}, {"limit": "many"}, {"offset": "-1"}):
         resp = client.get("/api/history", params=params)

@@ -110,7 +110,7 @@ def refusal(access: Access, req: _Request) -> tuple[int, str] | None:
     if access.token is not None and not _has_token(access.token, req):
         return 403, "this server needs its token: open the address it printed at start"
     length = req.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > access.max_body):
+    if length is not None and (not (length.isascii() and length.isdigit()) or int(length) > access.max_body):
         return 413, f"request larger than {access.max_body // 2**20} MB"
     return None
 

@@ -121,6 +121,7 @@ class JobManager:
         self.jobs: dict[str, Job] = {}
         self.queue: list[str] = []
         self.lock = threading.RLock()  # cancel finishes a job while holding it; finishing expires
+        self.stopping = False
         from impasto.device import threads_initializer
 
         self.pool = ThreadPoolExecutor(max_workers=self.capacity.workers, thread_name_prefix="impasto-job",
@@ -134,7 +135,11 @@ class JobManager:
                 record.update(state=FAILED, error=INTERRUPTED, finished=time.time())
                 self.store.save_record(str(record["id"]), record)
             path = self.store.result_path(str(record["id"]))
-            job = Job.from_record(record, path if record["state"] == DONE and path.is_file() else None)
+            try:
+                job = Job.from_record(record, path if record["state"] == DONE and path.is_file() else None)
+            except (TypeError, ValueError):  # a record edited by hand ("step": "x"): skipped, as unreadable ones
+                log.warning("impasto web: skipped the damaged job record %s", record["id"])
+                continue
             if job.state == DONE and job.result is None:  # its image was removed by hand
                 job.state, job.error = FAILED, "the result file is gone"
             self.jobs[job.id] = job
@@ -179,14 +184,17 @@ class JobManager:
         with self.lock:
             done = sorted((j for j in self.jobs.values() if j.finished), key=lambda j: j.finished or 0.0)
             old = {j.id for j in done if now - (j.finished or now) > self.capacity.ttl}
-            extra = max(0, len(done) - len(old) - self.capacity.max_finished)
-            gone = [j for j in done if j.id in old] + [j for j in done if j.id not in old][:extra]
+            gone = [j for j in done if j.id in old]
+            for with_result in (True, False):  # a cancel or a failure never pushes out a finished result
+                kept = [j for j in done if j.id not in old and (j.result is not None) == with_result]
+                gone += kept[:max(0, len(kept) - self.capacity.max_finished)]
             for job in gone:
                 del self.jobs[job.id]
         for job in gone:
             self.store.delete(job.id)
 
     def shutdown(self) -> None:
+        self.stopping = True  # a job stopped now was interrupted, not cancelled by its user
         for job in list(self.jobs.values()):
             job.cancel.set()
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -211,7 +219,7 @@ class JobManager:
         try:
             image, info = self.runner(job, lambda p: self._progress(job, p))
         except Cancelled:
-            self._finish(job, CANCELLED)
+            self._stopped(job)
             return
         except ImpastoError as exc:
             self._finish(job, FAILED, str(exc))
@@ -220,7 +228,7 @@ class JobManager:
             self._finish(job, FAILED, f"internal error: {type(exc).__name__}: {exc}")
             return
         if job.cancel.is_set():
-            self._finish(job, CANCELLED)
+            self._stopped(job)
             return
         from impasto.io import encode_png
 
@@ -232,6 +240,11 @@ class JobManager:
             return
         self._after(job, image)
         self._finish(job, DONE)
+
+    def _stopped(self, job: Job) -> None:
+        """A running job that stopped: cancelled by its user, or interrupted by the server's shutdown (which
+        a restart reports as it does for a queued job: failed, submit it again)."""
+        self._finish(job, *((FAILED, INTERRUPTED) if self.stopping else (CANCELLED,)))
 
     def _after(self, job: Job, image: torch.Tensor) -> None:
         """The ``on_done`` hook; whatever goes wrong in it (a locked or damaged feedback database), the

@@ -26,7 +26,7 @@ async def fields(request: Request) -> dict[str, Any]:
             raise HTTPException(413, "request body too large")
         try:
             body = json.loads(raw or b"{}")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
             raise HTTPException(422, "the body is not valid JSON") from exc
         if not isinstance(body, dict):
             raise HTTPException(422, "the body must be a JSON object")
@@ -37,9 +37,14 @@ async def fields(request: Request) -> dict[str, Any]:
     return out
 
 
+def _ascii_digits(text: str) -> bool:
+    """Digits int() reads: str.isdigit() is also true for '²' and other Unicode digits int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def row_id(text: str, what: str) -> int:
     """A database id from a path: anything but a positive decimal number names nothing (404)."""
-    if not text.isdigit() or len(text) > 18 or int(text) < 1:
+    if not _ascii_digits(text) or len(text) > 18 or int(text) < 1:
         raise HTTPException(404, f"no such {what}")
     return int(text)
 
@@ -64,7 +69,7 @@ def one_of(value: Any, allowed: tuple[str, ...], name: str) -> str:
 
 def stars(value: Any) -> int:
     """1 to 5 stars, as a JSON integer or the text of one (a form field)."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _ascii_digits(value.strip()):
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
         raise HTTPException(422, f"stars must be a whole number from 1 to 5, got {str(value)[:40]!r}")
@@ -76,6 +81,6 @@ def bounded(value: Any, name: str, default: int, lo: int, hi: int) -> int:
     if value is None or value == "":
         return default
     text = str(value).strip()
-    if not text.lstrip("-").isdigit() or not lo <= int(text) <= hi:
+    if not _ascii_digits(text.lstrip("-")) or not lo <= int(text) <= hi:
         raise HTTPException(422, f"{name} must be a whole number from {lo} to {hi}, got {text[:40]!r}")
     return int(text)

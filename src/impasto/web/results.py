@@ -62,6 +62,12 @@ class ResultStore:
                 record = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue
-            if isinstance(record, dict) and _ID.match(str(record.get("id", ""))) and path.stem == record["id"]:
+            if isinstance(record, dict) and _ID.match(str(record.get("id", ""))) and path.stem == record["id"] \
+                    and _number(record.get("created") or 0) and _number(record.get("finished") or 0):
                 records.append(record)
         return sorted(records, key=lambda r: float(r.get("created") or 0))
+
+
+def _number(value: object) -> bool:
+    """A record's time field as written: a number (a user's edit such as "yesterday" makes it unreadable)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
