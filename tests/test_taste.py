@@ -185,3 +185,15 @@ def test_clear_colour_and_method_tastes_become_the_defaults_and_the_record_says_
     assert record["options"]["preserve_color"] == "histogram" and "learned_taste" not in record
     assert main(["feedback", "explain", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["preferred_method"] == "adain"
+
+
+def test_the_pair_feature_measures_photos_and_paintings_thinner_than_vgg_needs():
+    import math
+
+    import torch
+
+    from impasto.feedback.taste import pair_feature
+
+    gen = torch.Generator().manual_seed(0)
+    thin, wide, square = (torch.rand(1, 3, h, w, generator=gen) for h, w in ((2, 128), (128, 1), (96, 96)))
+    assert all(math.isfinite(pair_feature(a, b)) for a, b in ((thin, square), (square, wide), (thin, wide)))

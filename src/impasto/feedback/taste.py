@@ -33,8 +33,20 @@ def pair_feature(content: Any, style: Any) -> float:
     from impasto.io import resize_long
     from impasto.metrics import style_loss
 
-    c, s = resize_long(content, 128), resize_long(style, 128)
+    c, s = (_at_least(resize_long(x, 128), 16) for x in (content, style))
     return math.log10(max(style_loss(c, s), 1e-6)) - FEATURE_CENTRE
+
+
+def _at_least(image: Any, side: int) -> Any:
+    """``image`` with its edges repeated up to ``side`` px a side: VGG's relu5_1 needs 16, and a 2x128
+    photo (which fast and adain stylize, padded) would otherwise fail to be measured, so its run went
+    unrecorded and its A/B pair failed."""
+    import torch.nn.functional as F
+
+    h, w = image.shape[-2:]
+    if h >= side and w >= side:
+        return image
+    return F.pad(image, (0, max(0, side - w), 0, max(0, side - h)), mode="replicate")
 
 
 @dataclass
