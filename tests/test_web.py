@@ -60,6 +60,12 @@ def test_the_form_is_described_by_the_same_declarations_as_the_cli(client):
         assert strength["default"] == options.make_options(method).strength
 
 
+def test_a_painting_given_to_fast_is_422_as_in_the_cli(client, photo_png):
+    resp = client.post("/api/jobs", files={"content": ("cat.png", photo_png, "image/png")},
+                       data={"method": "fast", "style_name": "picabia_udnie"})
+    assert resp.status_code == 422 and "takes no painting" in resp.json()["detail"]
+
+
 @pytest.mark.parametrize("method,extra", [("adain", {"style_name": "picabia_udnie", "strength": "0.8"}),
                                           ("fast", {"style_index": "2"})])
 def test_feed_forward_jobs_return_a_png(client, photo_png, method, extra):

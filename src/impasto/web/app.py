@@ -210,6 +210,9 @@ async def read_submission(request: Request, uploads: Uploads, methods: tuple[str
     style_images = await _style_images(form.get("style"), form.get("style_name"), uploads)
     if stylizer.get_method(method).needs_style and not style_images:
         raise HTTPException(422, f"method {method} needs a style image (upload one or pick style_name)")
+    if style_images and not stylizer.get_method(method).needs_style:  # the CLI's rule: never ignored silently
+        raise HTTPException(422, f"method {method} paints the styles its model was trained on and takes no "
+                                 "painting (choose one with style_index or style_mix)")
     if isinstance(opts, stylizer.FastOptions):
         _check_fast_index(opts)
     return Submission(method, image, style_images, opts, profile,
