@@ -243,3 +243,27 @@ def test_tiny_and_thin_uploads_run_or_are_refused_at_submit_never_an_internal_er
         else:
             done = _wait(client, resp.json()["id"], timeout=120)
             assert done["state"] == "done", done
+
+
+def test_a_body_that_never_arrives_is_408_and_a_client_that_leaves_is_400_without_a_traceback(monkeypatch):
+    import asyncio
+
+    from fastapi import HTTPException
+    from starlette.requests import ClientDisconnect
+
+    from impasto.web import params
+
+    monkeypatch.setattr(params, "BODY_SECONDS", 0.05)
+
+    async def never() -> bytes:
+        await asyncio.sleep(10)
+        return b""
+
+    async def gone() -> bytes:
+        raise ClientDisconnect()
+
+    for reading, status in ((never, 408), (gone, 400)):
+        with pytest.raises(HTTPException) as refused:
+            asyncio.run(params.body_of(reading()))
+        assert refused.value.status_code == status
+

@@ -191,7 +191,7 @@ async def read_submission(request: Request, uploads: Uploads, methods: tuple[str
     """The one upload path (/api/jobs, /api/ab): method, options, photo, painting and profile, every
     check before anything is queued (413, 415, 422)."""
     limits = uploads.limits
-    form = await request.form(max_files=2, max_fields=64)
+    form = await params.body_of(request.form(max_files=2, max_fields=64))
     method = str(form.get("method") or stylizer.WEB_DEFAULT_METHOD)
     if method not in methods:
         raise HTTPException(422, f"method must be one of {', '.join(methods)}")

@@ -4,15 +4,34 @@ validation errors)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
+from starlette.requests import ClientDisconnect
 
 from impasto.errors import InputError
 from impasto.feedback.store import check_profile
 
 MAX_SMALL_BODY = 64 * 1024  # a rating or an answer is a few bytes
+#: seconds a request's body may take to arrive: a client that declares more than it sends would
+#: otherwise hold its connection (and the handler) open for ever
+BODY_SECONDS = 60.0
+
+T = TypeVar("T")
+
+
+async def body_of(reading: Awaitable[T]) -> T:
+    """``request.body()`` or ``request.form(...)``, given at most :data:`BODY_SECONDS` (408 after), and a
+    client that goes away meanwhile ends the request quietly (400) instead of logging a traceback."""
+    try:
+        return await asyncio.wait_for(reading, BODY_SECONDS)
+    except TimeoutError as exc:
+        raise HTTPException(408, f"the request body did not arrive within {BODY_SECONDS:g} s") from exc
+    except ClientDisconnect as exc:
+        raise HTTPException(400, "the client went away before its request body arrived") from exc
 
 
 async def fields(request: Request) -> dict[str, Any]:
@@ -21,7 +40,7 @@ async def fields(request: Request) -> dict[str, Any]:
     out: dict[str, Any] = dict(request.query_params)
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json":
-        raw = await request.body()
+        raw = await body_of(request.body())
         if len(raw) > MAX_SMALL_BODY:
             raise HTTPException(413, "request body too large")
         try:
@@ -32,7 +51,7 @@ async def fields(request: Request) -> dict[str, Any]:
             raise HTTPException(422, "the body must be a JSON object")
         out.update(body)
     elif kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.form(max_files=0, max_fields=16)
+        form = await body_of(request.form(max_files=0, max_fields=16))
         out.update({k: v for k, v in form.items() if isinstance(v, str)})
     return out
 
