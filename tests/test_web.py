@@ -155,8 +155,11 @@ def test_queue_positions_cancel_and_result_before_done(photo_png, tmp_path):
         assert client.get(f"/api/jobs/{second['id']}").json()["position"] == 0
         assert client.get(f"/api/jobs/{third['id']}").json()["position"] == 1
         assert client.get(f"/api/jobs/{first['id']}/result.png").status_code == 409
+        behind = app.state.manager.jobs[third["id"]]
+        version = behind.version
         assert client.delete(f"/api/jobs/{second['id']}").json()["state"] == "cancelled"  # waiting: ends at once
         assert client.get(f"/api/jobs/{third['id']}").json()["position"] == 0
+        assert behind.version > version  # its progress stream sends the new position
         client.delete(f"/api/jobs/{first['id']}")  # running: the callback stops it
         assert _wait(client, first["id"])["state"] == "cancelled"
         release.set()

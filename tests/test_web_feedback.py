@@ -200,6 +200,8 @@ def test_ab_requests_are_validated_like_jobs(client, photo_png):
     assert _submit(client, photo_png, "/api/ab", method="gatys", style_name="").status_code == 422
     assert _submit(client, b"not an image", "/api/ab").status_code == 415
     assert _submit(client, photo_png, "/api/ab", size="5000").status_code == 422
+    chosen = _submit(client, photo_png, "/api/ab", strength="0.3")  # the pair picks its strengths: not ignored
+    assert chosen.status_code == 422 and "picks its two strengths itself" in chosen.json()["detail"]
     assert client.get("/api/ab/nope").status_code == 404
     assert client.post("/api/ab/nope/answer", json={"answer": "left"}).status_code == 404
     pair = _wait_pair(client, _submit(client, photo_png, "/api/ab", method="fast").json()["id"])

@@ -115,6 +115,8 @@ async def start_pair(ctx: ABContext, request: Request) -> ABPair:
     if not ctx.recording:
         raise HTTPException(409, "recording is off (IMPASTO_NO_RECORD), so an A/B answer could not be kept")
     sub = await ctx.read(request, AB_METHODS)
+    if "strength" in await request.form():  # parsed once already: starlette keeps it
+        raise HTTPException(422, "an A/B pair picks its two strengths itself; leave strength out")
     feature = await run_in_threadpool(ctx.measure, sub.job())
     from impasto.feedback.taste import next_ab_strengths
 

@@ -175,8 +175,15 @@ class JobManager:
         job.cancel.set()
         with self.lock:
             if job.id in self.queue:  # not started: it ends now
-                self.queue.remove(job.id)
+                self._leave_queue(job)
                 self._finish(job, CANCELLED)
+
+    def _leave_queue(self, job: Job) -> None:
+        """Take ``job`` off the queue (the lock held); every job behind it moved up, which its progress
+        stream reports (a stream sends when a job's version changes)."""
+        self.queue.remove(job.id)
+        for waiting in self.queue:
+            self.jobs[waiting].version += 1
 
     def expire(self) -> None:
         """Drop finished jobs past ``ttl``, then the oldest beyond ``max_finished`` (memory and disk)."""
@@ -213,7 +220,7 @@ class JobManager:
         with self.lock:
             if job.id not in self.queue:  # cancelled while waiting
                 return
-            self.queue.remove(job.id)
+            self._leave_queue(job)
             job.state = RUNNING
             job.version += 1
         try:
