@@ -30,23 +30,13 @@ FEATURE_CENTRE = 0.14
 def pair_feature(content: Any, style: Any) -> float:
     """How far the painting's style is from the photo's own (log10 Gram distance at 128 px, centred):
     the pair property a preferred strength may depend on. ~0.3 s on a CPU once VGG is loaded."""
-    from impasto.io import resize_long
+    from impasto.io import pad_to_min, resize_long
     from impasto.metrics import style_loss
 
-    c, s = (_at_least(resize_long(x, 128), 16) for x in (content, style))
+    # edges repeated up to relu5_1's 16 px: a 2x128 photo, which fast and adain stylize padded, would
+    # otherwise fail to be measured (its run went unrecorded, its A/B pair failed)
+    c, s = (pad_to_min(resize_long(x, 128), 16) for x in (content, style))
     return math.log10(max(style_loss(c, s), 1e-6)) - FEATURE_CENTRE
-
-
-def _at_least(image: Any, side: int) -> Any:
-    """``image`` with its edges repeated up to ``side`` px a side: VGG's relu5_1 needs 16, and a 2x128
-    photo (which fast and adain stylize, padded) would otherwise fail to be measured, so its run went
-    unrecorded and its A/B pair failed."""
-    import torch.nn.functional as F
-
-    h, w = image.shape[-2:]
-    if h >= side and w >= side:
-        return image
-    return F.pad(image, (0, max(0, side - w), 0, max(0, side - h)), mode="replicate")
 
 
 @dataclass
