@@ -59,16 +59,17 @@ def run_compare(contents: list[Path], styles: list[Path], settings: list[str], o
     if len({n for n, _ in parsed}) != len(parsed):
         raise InputError("--setting names must be unique")
     check_folder_target(out_dir)
-    for name, options in parsed:  # a bad model, or a painting a fast model cannot paint, fails before any folder
-        stylizer.preload(options)
-        for painting in styles if isinstance(options, stylizer.FastOptions) else []:
-            fast_for_painting(options, painting, name)
+    for _, options in parsed:
+        stylizer.preload(options)  # a bad model fails before any folder is made
+    # and so does a painting a fast model cannot paint: each setting's options for each painting, once
+    chosen = {name: options_per_painting(name, options, styles) for name, options in parsed}
     images = {p: load_image(p) for p in [*contents, *styles]}
     make_folder(out_dir)
     summary: dict[str, Any] = {"settings": {}, "pairs": [[str(c), str(s)] for c in contents for s in styles]}
     grid_rows: list[list[Any]] = [[images[c], images[s]] for c in contents for s in styles]
     for name, options in parsed:
-        runs, pairs = _run_setting(name, options, contents, styles, images, out_dir / name, grid_rows, on_output)
+        runs, pairs = _run_setting(name, chosen[name], contents, styles, images, out_dir / name, grid_rows,
+                                   on_output)
         result = evaluate(pairs, size=eval_size)
         write_report(result, out_dir / name / "report")
         summary["settings"][name] = {**stylizer.record(options), "runs": runs, "aggregate": result["aggregate"],
@@ -104,14 +105,24 @@ def fast_for_painting(options: stylizer.FastOptions, painting: Path, name: str) 
                      f"{painting.name} is none of them; give style_index=N in a --setting to compare one anyway")
 
 
-def _run_setting(name: str, options: stylizer.Options, contents: list[Path], styles: list[Path],
+def options_per_painting(name: str, options: stylizer.Options, paintings: list[Path]
+                         ) -> dict[Path, stylizer.Options]:
+    """The options a setting runs with on each painting: its own, or for a fast setting the style
+    :func:`fast_for_painting` chose (refused in one line when it has none)."""
+    if not isinstance(options, stylizer.FastOptions):
+        return dict.fromkeys(paintings, options)
+    return {p: fast_for_painting(options, p, name) for p in paintings}
+
+
+def _run_setting(name: str, per_painting: dict[Path, stylizer.Options], contents: list[Path], styles: list[Path],
                  images: dict[Path, Any], folder: Path, grid_rows: list[list[Any]],
                  on_output: OnOutput | None = None) -> tuple[list[Any], list[Pair]]:
-    """Every (content, style) pair through one setting; the images go into ``folder`` and the grid."""
+    """Every (content, style) pair through one setting (its options for each painting: see
+    :func:`options_per_painting`); the images go into ``folder`` and the grid."""
     folder.mkdir(exist_ok=True)
     runs, pairs = [], []
     for i, (c, s) in enumerate((c, s) for c in contents for s in styles):
-        chosen = fast_for_painting(options, s, name) if isinstance(options, stylizer.FastOptions) else options
+        chosen = per_painting[s]
         t0 = time.perf_counter()
         request = stylizer.StylizeRequest(images[c], [images[s]], chosen)
         try:

@@ -87,7 +87,6 @@ def _render_pair(index: int, photo: Path, painting: Path, variants: list[tuple[s
                  ) -> list[RunRecord]:
     """Every variant on one photo x painting, saved as ``p{index}/v{variant}.png``; their run records."""
     from impasto import stylizer
-    from impasto.compare import fast_for_painting
     from impasto.io import load_image, resize_long, save_image
 
     content = load_image(photo)
@@ -99,7 +98,7 @@ def _render_pair(index: int, photo: Path, painting: Path, variants: list[tuple[s
     runs = []
     for v, (name, options) in enumerate(variants):
         styles = [style] if stylizer.get_method(stylizer.method_of(options)).needs_style else []
-        chosen = fast_for_painting(options, painting, name) if isinstance(options, stylizer.FastOptions) else options
+        chosen = ctx["chosen"][name][painting]  # a fast variant: the style this painting is
         out = stylizer.stylize(stylizer.StylizeRequest(content, styles, chosen), ctx["callback"])
         target = save_image(out.image, folder / f"v{v:02d}.png").resolve()
         runs.append(RunRecord.from_output(out.record, content_fp=file_fingerprint(photo),
@@ -135,7 +134,7 @@ class Rendered:
 def create_survey(store: FeedbackStore, spec: SurveySpec, callback: Callback | None = None) -> dict[str, Any]:
     """Render, record and store a survey; returns its summary (name, folder, counts, seed)."""
     from impasto import stylizer
-    from impasto.compare import fast_for_painting
+    from impasto.compare import options_per_painting
 
     check_name(spec.name)
     if not spec.photos or not spec.paintings:
@@ -143,14 +142,15 @@ def create_survey(store: FeedbackStore, spec: SurveySpec, callback: Callback | N
     if store.query("SELECT 1 FROM surveys WHERE name = ?", (spec.name,)):
         raise InputError(f"a survey named {spec.name!r} exists already (pick another --name)")
     variants = _variants(spec)
-    for name, options in variants:  # a bad model, or a painting a fast model cannot paint, fails before rendering
-        stylizer.preload(options)
-        for painting in spec.paintings if isinstance(options, stylizer.FastOptions) else []:
-            fast_for_painting(options, painting, name)
+    for _, options in variants:
+        stylizer.preload(options)  # a bad model fails before anything is rendered
+    paintings = [s.resolve() for s in spec.paintings]
+    # and so does a painting a fast model cannot paint: each variant's options for each painting, once
+    chosen = {name: options_per_painting(name, options, paintings) for name, options in variants}
     seed = spec.seed if spec.seed is not None else random.SystemRandom().randrange(2**31)
     folder = (spec.folder or store.folder / "surveys" / spec.name).resolve()
-    pairs = [(p.resolve(), s.resolve()) for p in spec.photos for s in spec.paintings]
-    ctx = {"size": spec.size, "folder": folder, "callback": callback}
+    pairs = [(p.resolve(), s) for p in spec.photos for s in paintings]
+    ctx = {"size": spec.size, "folder": folder, "callback": callback, "chosen": chosen}
     runs = [_render_pair(i, p, s, variants, ctx) for i, (p, s) in enumerate(pairs)]
     described = [{"name": n, **stylizer.record(o)} for n, o in variants]
     return save_survey(store, spec.name, spec.profile, Rendered(described, pairs, runs, seed, folder))
