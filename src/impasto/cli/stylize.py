@@ -19,6 +19,9 @@ from impasto.cli.common import (
 )
 from impasto.errors import InputError
 
+#: iterations between --preview updates when --preview-every is not given
+PREVIEW_EVERY = 10
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from impasto.cli.feedback import add_record_flags
@@ -46,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="keep FILE updated with the image as it is now, atomically (gatys: from the first "
                         "coarse-scale iteration, a few seconds in, then every --preview-every), to watch a long run")
     p.add_argument("--preview-every", type=positive_int, default=None,
-                   help="iterations between --preview updates (10)")
+                   help=f"iterations between --preview updates ({PREVIEW_EVERY})")
     p.set_defaults(func=run_stylize, option_names=add_option_flags(p, extra_help=AUTO_STRENGTH_HELP))
     add_record_flags(p)
 
@@ -105,7 +108,8 @@ def _method_runner(args: argparse.Namespace) -> tuple[Runner, Any]:
         chosen = options if strength is None else dataclasses.replace(options, strength=strength)
         request = stylizer.StylizeRequest(content, styles, chosen, args.style_weights, mask)
         preview = PreviewFile(args.preview, bar) if args.preview else None
-        out = stylizer.stylize(request, preview or bar, preview_every=(args.preview_every or 10) if preview else 0)
+        every = (args.preview_every or PREVIEW_EVERY) if preview else 0
+        out = stylizer.stylize(request, preview or bar, preview_every=every)
         record = {**out.record, **({"learned_taste": tastes} if tastes else {})}
         if learned is None:
             return out.image, record
